@@ -1,0 +1,298 @@
+//! Building one artifact: the steps between a build spec and a store path.
+//!
+//! [`Builder::build`] returns quickly when the artifact exists. Otherwise it checks that
+//! every import is built, takes the id's lock (reporting when it has to wait for another
+//! process), looks again, claims a path, fetches and unpacks the sources into `$BUILD`,
+//! runs the commands and commits (see [`crate::store`] for the protocol).
+//!
+//! The build's environment starts empty. It holds only:
+//!
+//! | variable | value |
+//! |----------|-------|
+//! | `ARTIFACT` | the artifact's final path (install here) |
+//! | `BUILD` | the build directory, where sources are unpacked and commands start |
+//! | `HOME` | an empty directory of the build's own |
+//! | `<REF>_DIR`, `<REF>_ID` | path and id of each import that has a `ref` |
+//! | `PATH` | the whitelisted host `PATH` (if any), after the `bin/` of each import |
+//! | whitelisted | host variables named in `env_whitelist` (config) |
+//!
+//! A build that fails is an outcome ([`BuildOutcome::Failed`]) with the error, the log's
+//! last lines and where the log and the build directory are; the build directory is kept.
+//! Only a problem with the store itself (or an import that is not built) is an `Err`.
+
+use crate::job::{BuildLog, Environment, JobRunner, LogSink, log_tail};
+use crate::source::SourceCache;
+use crate::spec::{ArtifactId, BuildSpec, pretty_document};
+use crate::store::{ArtifactMeta, META_FORMAT, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How many log lines a failure carries.
+pub const FAILURE_TAIL_LINES: usize = 20;
+
+/// What a build reports while it runs.
+#[derive(Debug)]
+pub enum BuildEvent<'a> {
+    /// Another process holds the id's lock; this one waits for it.
+    WaitingForLock { id: &'a ArtifactId },
+    /// The build starts (nothing was in the store).
+    Started { id: &'a ArtifactId, log: &'a Path },
+    /// Output for the build log.
+    Log { id: &'a ArtifactId, bytes: &'a [u8] },
+}
+
+/// Receives [`BuildEvent`]s; the `hit` binary prints them.
+pub trait Reporter: Sync {
+    fn event(&self, event: BuildEvent<'_>);
+}
+
+/// A reporter that ignores everything.
+#[derive(Debug, Clone, Copy)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: BuildEvent<'_>) {}
+}
+
+/// How a build ended.
+#[derive(Debug)]
+pub enum BuildOutcome {
+    /// It was in the store already (maybe built meanwhile by another process).
+    AlreadyBuilt {
+        path: PathBuf,
+    },
+    Built {
+        path: PathBuf,
+        duration: Duration,
+    },
+    Failed(BuildFailure),
+}
+
+/// A build that failed, with what a user needs to look into it.
+#[derive(Debug)]
+pub struct BuildFailure {
+    pub id: ArtifactId,
+    pub error: String,
+    pub log: PathBuf,
+    pub build_dir: PathBuf,
+    pub log_tail: Vec<String>,
+}
+
+/// A build that could not even be attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{id}: import {import} is not built; build it first")]
+    ImportNotBuilt { id: ArtifactId, import: ArtifactId },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: cannot write the build log: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Builds artifacts into one store.
+#[derive(Debug)]
+pub struct Builder<'a> {
+    store: &'a Store,
+    sources: &'a SourceCache,
+    host_env: BTreeMap<String, String>,
+}
+
+struct Forward<'a> {
+    id: &'a ArtifactId,
+    reporter: &'a dyn Reporter,
+}
+
+impl LogSink for Forward<'_> {
+    fn write(&self, bytes: &[u8]) {
+        self.reporter.event(BuildEvent::Log { id: self.id, bytes });
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// `env_whitelist` names the host variables builds see (their values are read now).
+    pub fn new(store: &'a Store, sources: &'a SourceCache, env_whitelist: &[String]) -> Self {
+        let host_env = env_whitelist
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+            .collect();
+        Self {
+            store,
+            sources,
+            host_env,
+        }
+    }
+
+    /// Builds `spec` unless it is in the store.
+    pub fn build(
+        &self,
+        spec: &BuildSpec,
+        reporter: &dyn Reporter,
+    ) -> Result<BuildOutcome, BuildError> {
+        let id = spec.id();
+        if let Some(path) = self.store.resolve(id)? {
+            return Ok(BuildOutcome::AlreadyBuilt { path });
+        }
+        let mut imports = Vec::new();
+        for import in spec.imports() {
+            let path =
+                self.store
+                    .resolve(&import.id)?
+                    .ok_or_else(|| BuildError::ImportNotBuilt {
+                        id: id.clone(),
+                        import: import.id.clone(),
+                    })?;
+            imports.push((import, path));
+        }
+        let lock = match self.store.try_lock(id)? {
+            Some(lock) => lock,
+            None => {
+                reporter.event(BuildEvent::WaitingForLock { id });
+                self.store.lock(id)?
+            }
+        };
+        if let Some(path) = self.store.resolve(id)? {
+            return Ok(BuildOutcome::AlreadyBuilt { path });
+        }
+        let started = Instant::now();
+        let staging = self.store.stage(id, &lock)?;
+        reporter.event(BuildEvent::Started {
+            id,
+            log: &staging.log_path,
+        });
+        let sink = Forward { id, reporter };
+        let log_error = |source| BuildError::Log {
+            path: staging.log_path.clone(),
+            source,
+        };
+        let mut log = BuildLog::create(&staging.log_path, &sink).map_err(log_error)?;
+        log.line(&format!(
+            "hit: building {id} in {}",
+            staging.work_dir.display()
+        ))
+        .map_err(log_error)?;
+
+        let mut vars = self.host_env.clone();
+        vars.insert(
+            "ARTIFACT".into(),
+            staging.artifact_dir.display().to_string(),
+        );
+        vars.insert("BUILD".into(), staging.build_dir.display().to_string());
+        vars.insert("HOME".into(), staging.home_dir.display().to_string());
+        let mut bin_dirs = Vec::new();
+        for (import, path) in &imports {
+            if let Some(reference) = &import.reference {
+                vars.insert(format!("{reference}_DIR"), path.display().to_string());
+                vars.insert(format!("{reference}_ID"), import.id.to_string());
+            }
+            if import.in_env && path.join("bin").is_dir() {
+                bin_dirs.push(path.join("bin").display().to_string());
+            }
+        }
+        if !bin_dirs.is_empty() {
+            bin_dirs.extend(vars.get("PATH").filter(|path| !path.is_empty()).cloned());
+            vars.insert("PATH".into(), bin_dirs.join(":"));
+        }
+        for (name, value) in &vars {
+            log.line(&format!("hit: env {name}={value}"))
+                .map_err(log_error)?;
+        }
+
+        let result = self.run(spec, &staging, &mut log, vars);
+        match result {
+            Ok(()) => {
+                let meta = self.meta(spec, &imports)?;
+                log.line(&format!(
+                    "hit: built {id} in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ))
+                .map_err(log_error)?;
+                drop(log);
+                let path = self
+                    .store
+                    .commit(&staging, &meta, &pretty_document(spec.document()))?;
+                Ok(BuildOutcome::Built {
+                    path,
+                    duration: started.elapsed(),
+                })
+            }
+            Err(error) => {
+                log.line(&format!("hit: build of {id} failed: {error}"))
+                    .map_err(log_error)?;
+                drop(log);
+                self.store.abandon(&staging)?;
+                Ok(BuildOutcome::Failed(BuildFailure {
+                    id: id.clone(),
+                    error,
+                    log_tail: log_tail(&staging.log_path, FAILURE_TAIL_LINES),
+                    log: staging.log_path,
+                    build_dir: staging.work_dir,
+                }))
+            }
+        }
+    }
+
+    /// Sources, then commands. The error is the message for the user.
+    fn run(
+        &self,
+        spec: &BuildSpec,
+        staging: &crate::store::Staging,
+        log: &mut BuildLog<'_>,
+        vars: BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        for source in spec.sources() {
+            let target = staging.build_dir.join(&source.target);
+            let url = source.url.as_deref().unwrap_or("(cache or mirrors only)");
+            log.line(&format!("+ fetch {} {url}", source.key))
+                .map_err(|e| e.to_string())?;
+            self.sources
+                .prepare(source)
+                .map_err(|error| error.to_string())?;
+            log.line(&format!(
+                "+ unpack {} into {}",
+                source.key,
+                target.display()
+            ))
+            .map_err(|e| e.to_string())?;
+            self.sources
+                .unpack(&source.key, source.url.as_deref(), &target, source.strip)
+                .map_err(|error| format!("unpacking {}: {error}", source.key))?;
+        }
+        let mut env = Environment {
+            vars,
+            cwd: staging.build_dir.clone(),
+        };
+        JobRunner::new(log, staging.inputs_dir.clone())
+            .run(spec.commands(), &mut env)
+            .map_err(|error| error.to_string())
+    }
+
+    fn meta(
+        &self,
+        spec: &BuildSpec,
+        imports: &[(&crate::spec::Import, PathBuf)],
+    ) -> Result<ArtifactMeta, BuildError> {
+        let mut dependencies = BTreeSet::new();
+        for (import, path) in imports {
+            dependencies.insert(import.id.clone());
+            dependencies.extend(self.store.read_meta(path)?.dependencies);
+        }
+        let mut direct: Vec<ArtifactId> = imports
+            .iter()
+            .map(|(import, _)| import.id.clone())
+            .collect();
+        direct.sort();
+        direct.dedup();
+        Ok(ArtifactMeta {
+            format: META_FORMAT,
+            id: spec.id().clone(),
+            name: spec.name().to_string(),
+            version: spec.version().map(str::to_owned),
+            imports: direct,
+            dependencies: dependencies.into_iter().collect(),
+        })
+    }
+}

@@ -1,0 +1,273 @@
+//! The store home: `$HIT_HOME` (default `~/.hit`) and its `config.yaml`.
+//!
+//! ```text
+//! $HIT_HOME/
+//!   config.yaml   where everything else lives, mirrors, build environment whitelist
+//!   bld/          the artifact store            (config: store_dir)
+//!   src/          the source cache              (config: source_dir)
+//!   tmp/          build and staging dirs        (config: build_dir; same filesystem as bld/)
+//!   gcroots/      links that keep artifacts     (config: gc_roots_dir)
+//!   locks/        per-artifact and commit locks
+//! ```
+//!
+//! Every command opens the home with [`Home::open`], which creates it on first use, so a
+//! new user never has to run `hit init-home`.
+
+use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The configuration file's name inside the home.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// What `config.yaml` holds. Relative paths are relative to the home.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_store_dir")]
+    pub store_dir: PathBuf,
+    #[serde(default = "default_source_dir")]
+    pub source_dir: PathBuf,
+    #[serde(default = "default_build_dir")]
+    pub build_dir: PathBuf,
+    #[serde(default = "default_gc_roots_dir")]
+    pub gc_roots_dir: PathBuf,
+    /// Source mirrors, tried by hash before a source's own URL: `https://...`,
+    /// `file:///...` or a plain path. A mirror is laid out like the source cache
+    /// (`sha256/<hex>`); a flat directory of files named as in their URLs works too.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Host environment variables passed into builds unchanged.
+    #[serde(default = "default_env_whitelist")]
+    pub env_whitelist: Vec<String>,
+}
+
+fn default_store_dir() -> PathBuf {
+    "bld".into()
+}
+fn default_source_dir() -> PathBuf {
+    "src".into()
+}
+fn default_build_dir() -> PathBuf {
+    "tmp".into()
+}
+fn default_gc_roots_dir() -> PathBuf {
+    "gcroots".into()
+}
+fn default_env_whitelist() -> Vec<String> {
+    vec!["PATH".into()]
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store_dir: default_store_dir(),
+            source_dir: default_source_dir(),
+            build_dir: default_build_dir(),
+            gc_roots_dir: default_gc_roots_dir(),
+            mirrors: Vec::new(),
+            env_whitelist: default_env_whitelist(),
+        }
+    }
+}
+
+const DEFAULT_CONFIG: &str = "\
+# hit configuration (https://github.com/hit-build/hit, docs/store.md).
+# Relative paths are relative to this file's directory.
+
+# Finished artifacts, read-only: <store_dir>/<name>/<short hash>/
+store_dir: bld
+# Downloaded sources, by hash.
+source_dir: src
+# Build and staging directories; must be on the same filesystem as store_dir.
+build_dir: tmp
+# Links to profiles that keep their artifacts alive through gc.
+gc_roots_dir: gcroots
+
+# Source mirrors, tried by hash before a source's own URL, e.g.
+#   - https://mirror.example.org/hit-sources
+#   - file:///srv/hit-sources
+mirrors: []
+
+# Host environment variables that builds see (the environment starts empty).
+env_whitelist:
+  - PATH
+";
+
+/// A home that cannot be created or read.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot create the hit home {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+}
+
+/// An opened store home with its configuration.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+    config: Config,
+}
+
+/// What [`Home::init`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitOutcome {
+    Created,
+    AlreadyThere,
+}
+
+impl Home {
+    /// Creates the home (config and directories) unless it exists; then opens it.
+    pub fn init(root: &Path) -> Result<(Self, InitOutcome), HomeError> {
+        let config_path = root.join(CONFIG_FILE);
+        let outcome = if config_path.exists() {
+            InitOutcome::AlreadyThere
+        } else {
+            write_default_config(root)?;
+            InitOutcome::Created
+        };
+        let home = Self::read(root)?;
+        home.create_dirs()?;
+        Ok((home, outcome))
+    }
+
+    /// Opens the home, creating it first if it does not exist.
+    pub fn open(root: &Path) -> Result<Self, HomeError> {
+        Self::init(root).map(|(home, _)| home)
+    }
+
+    fn read(root: &Path) -> Result<Self, HomeError> {
+        let path = root.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| HomeError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let config: Config = if text.trim().is_empty()
+            || text
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            Config::default()
+        } else {
+            serde_saphyr::from_str_with_options(&text, options).map_err(|error| {
+                HomeError::Config {
+                    path: path.clone(),
+                    message: error.to_string(),
+                }
+            })?
+        };
+        for variable in &config.env_whitelist {
+            if !crate::job::is_variable_name(variable) {
+                return Err(HomeError::Config {
+                    path,
+                    message: format!("env_whitelist: {variable:?} is not a variable name"),
+                });
+            }
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            config,
+        })
+    }
+
+    fn create_dirs(&self) -> Result<(), HomeError> {
+        for dir in [
+            self.store_dir(),
+            self.source_dir(),
+            self.build_dir(),
+            self.gc_roots_dir(),
+            self.locks_dir(),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| HomeError::Create { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        self.root.join(path)
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.resolve(&self.config.store_dir)
+    }
+
+    pub fn source_dir(&self) -> PathBuf {
+        self.resolve(&self.config.source_dir)
+    }
+
+    pub fn build_dir(&self) -> PathBuf {
+        self.resolve(&self.config.build_dir)
+    }
+
+    pub fn gc_roots_dir(&self) -> PathBuf {
+        self.resolve(&self.config.gc_roots_dir)
+    }
+
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+}
+
+/// Writes the default config atomically (temp file, then rename), so that two processes
+/// creating the home at once both end up with a whole file.
+fn write_default_config(root: &Path) -> Result<(), HomeError> {
+    let create = |source| HomeError::Create {
+        path: root.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(root).map_err(create)?;
+    let mut temp = tempfile::NamedTempFile::new_in(root).map_err(create)?;
+    temp.write_all(DEFAULT_CONFIG.as_bytes()).map_err(create)?;
+    temp.as_file().sync_all().map_err(create)?;
+    temp.persist(root.join(CONFIG_FILE))
+        .map_err(|error| create(error.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_file_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, outcome) = Home::init(dir.path()).unwrap();
+        assert_eq!(outcome, InitOutcome::Created);
+        assert_eq!(home.config(), &Config::default());
+        assert!(home.store_dir().is_dir() && home.locks_dir().is_dir());
+        assert_eq!(Home::init(dir.path()).unwrap().1, InitOutcome::AlreadyThere);
+    }
+
+    #[test]
+    fn config_errors_name_the_file_and_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "store_dirr: x\n").unwrap();
+        let error = Home::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("config.yaml") && error.contains("store_dirr"),
+            "{error}"
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), "env_whitelist: [\"A B\"]\n").unwrap();
+        let error = Home::open(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("not a variable name"), "{error}");
+    }
+}

@@ -1,0 +1,327 @@
+//! Runs a build's commands: scopes, variables, working directory, programs.
+
+use super::log::BuildLog;
+use super::substitute::{SubstituteError, substitute};
+use crate::spec::{Command, RunCommand};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+/// A step of a build that failed. `step` is where it is in the spec
+/// (`build.commands[2].commands[0]`).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{step}: {source}")]
+    Substitute {
+        step: String,
+        source: SubstituteError,
+    },
+    #[error("{step}: command not found: {program:?} (PATH={path})")]
+    NotFound {
+        step: String,
+        program: String,
+        path: String,
+    },
+    #[error("{step}: `{command}` {status}")]
+    Failed {
+        step: String,
+        command: String,
+        status: String,
+    },
+    #[error("{step}: cannot change directory to {dir}: {reason}")]
+    Chdir {
+        step: String,
+        dir: PathBuf,
+        reason: String,
+    },
+    #[error("{step}: {what}: {source}")]
+    Io {
+        step: String,
+        what: String,
+        source: io::Error,
+    },
+}
+
+/// The variables and working directory of a scope.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub vars: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+}
+
+/// Runs commands, writing their output and a trace to the log. `scratch` receives the
+/// files of `inputs`.
+pub struct JobRunner<'l, 'a> {
+    log: &'l mut BuildLog<'a>,
+    scratch: PathBuf,
+    inputs_written: usize,
+}
+
+impl std::fmt::Debug for JobRunner<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRunner")
+            .field("scratch", &self.scratch)
+            .finish()
+    }
+}
+
+impl<'l, 'a> JobRunner<'l, 'a> {
+    pub fn new(log: &'l mut BuildLog<'a>, scratch: PathBuf) -> Self {
+        Self {
+            log,
+            scratch,
+            inputs_written: 0,
+        }
+    }
+
+    /// Runs `commands` in `env`; changes made at this level stay in `env`.
+    pub fn run(&mut self, commands: &[Command], env: &mut Environment) -> Result<(), JobError> {
+        self.run_scope(commands, env, "build.commands")
+    }
+
+    fn run_scope(
+        &mut self,
+        commands: &[Command],
+        env: &mut Environment,
+        path: &str,
+    ) -> Result<(), JobError> {
+        for (index, command) in commands.iter().enumerate() {
+            let step = format!("{path}[{index}]");
+            let subst = |text: &str, env: &Environment| {
+                substitute(text, &env.vars).map_err(|source| JobError::Substitute {
+                    step: step.clone(),
+                    source,
+                })
+            };
+            match command {
+                Command::Run(run) => self.run_program(run, env, &step)?,
+                Command::Scope(inner) => {
+                    let mut scope = env.clone();
+                    self.run_scope(inner, &mut scope, &format!("{step}.commands"))?;
+                }
+                Command::Set { variable, value } => {
+                    let value = subst(value, env)?;
+                    self.trace(&step, &format!("set {variable}={value}"))?;
+                    env.vars.insert(variable.clone(), value);
+                }
+                Command::PrependPath { variable, value } => {
+                    self.extend(env, variable, subst(value, env)?, ":", true, &step)?
+                }
+                Command::AppendPath { variable, value } => {
+                    self.extend(env, variable, subst(value, env)?, ":", false, &step)?
+                }
+                Command::PrependFlag { variable, value } => {
+                    self.extend(env, variable, subst(value, env)?, " ", true, &step)?
+                }
+                Command::AppendFlag { variable, value } => {
+                    self.extend(env, variable, subst(value, env)?, " ", false, &step)?
+                }
+                Command::Chdir(dir) => {
+                    let dir = env.cwd.join(subst(dir, env)?);
+                    self.trace(&step, &format!("cd {}", dir.display()))?;
+                    match std::fs::metadata(&dir) {
+                        Ok(meta) if meta.is_dir() => env.cwd = dir,
+                        Ok(_) => {
+                            return Err(JobError::Chdir {
+                                step,
+                                dir,
+                                reason: "not a directory".into(),
+                            });
+                        }
+                        Err(error) => {
+                            return Err(JobError::Chdir {
+                                step,
+                                dir,
+                                reason: error.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn trace(&mut self, step: &str, text: &str) -> Result<(), JobError> {
+        self.log
+            .line(&format!("+ {text}"))
+            .map_err(|source| JobError::Io {
+                step: step.to_owned(),
+                what: "writing the log".into(),
+                source,
+            })
+    }
+
+    fn extend(
+        &mut self,
+        env: &mut Environment,
+        variable: &str,
+        value: String,
+        separator: &str,
+        front: bool,
+        step: &str,
+    ) -> Result<(), JobError> {
+        let joined = match env.vars.get(variable).filter(|old| !old.is_empty()) {
+            None => value,
+            Some(old) if front => format!("{value}{separator}{old}"),
+            Some(old) => format!("{old}{separator}{value}"),
+        };
+        self.trace(step, &format!("set {variable}={joined}"))?;
+        env.vars.insert(variable.to_owned(), joined);
+        Ok(())
+    }
+
+    fn run_program(
+        &mut self,
+        run: &RunCommand,
+        env: &mut Environment,
+        step: &str,
+    ) -> Result<(), JobError> {
+        let io = |what: &str| {
+            let (step, what) = (step.to_owned(), what.to_owned());
+            move |source| JobError::Io { step, what, source }
+        };
+        let mut vars = env.vars.clone();
+        for (index, input) in run.inputs.iter().enumerate() {
+            std::fs::create_dir_all(&self.scratch).map_err(io("creating the inputs dir"))?;
+            let path = self.scratch.join(format!("input-{}", self.inputs_written));
+            self.inputs_written += 1;
+            std::fs::write(&path, input.contents()).map_err(io("writing an input file"))?;
+            vars.insert(format!("in{index}"), path.display().to_string());
+        }
+        let argv = run
+            .argv
+            .iter()
+            .map(|arg| substitute(arg, &vars))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| JobError::Substitute {
+                step: step.to_owned(),
+                source,
+            })?;
+        let command_line = quote(&argv);
+        self.trace(step, &command_line)?;
+        let search_path = vars.get("PATH").cloned().unwrap_or_default();
+        let program =
+            find_program(&argv[0], &search_path, &env.cwd).ok_or_else(|| JobError::NotFound {
+                step: step.to_owned(),
+                program: argv[0].clone(),
+                path: search_path.clone(),
+            })?;
+
+        let (log_reader, log_writer) = io::pipe().map_err(io("creating a pipe"))?;
+        let mut command = std::process::Command::new(&program);
+        command
+            .args(&argv[1..])
+            .env_clear()
+            .envs(&vars)
+            .current_dir(&env.cwd)
+            .stdin(Stdio::null());
+        command.stderr(log_writer.try_clone().map_err(io("creating a pipe"))?);
+        if run.to_var.is_some() {
+            command.stdout(Stdio::piped());
+        } else {
+            command.stdout(log_writer.try_clone().map_err(io("creating a pipe"))?);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(io(&format!("cannot start {}", program.display())))?;
+        // Close our copies of the pipe's write end (the builder holds some), or the log
+        // copier would never see the end of the output.
+        drop(command);
+        drop(log_writer);
+        let mut captured = Vec::new();
+        let mut stdout = child.stdout.take();
+        let log = &mut *self.log;
+        let (copied, read) = std::thread::scope(|scope| {
+            let copier = scope.spawn(move || log.copy_from(log_reader));
+            let read = match stdout.as_mut() {
+                Some(out) => out.read_to_end(&mut captured).map(drop),
+                None => Ok(()),
+            };
+            (
+                copier
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("log copier panicked"))),
+                read,
+            )
+        });
+        let status = child.wait().map_err(io("waiting for the command"))?;
+        copied.map_err(io("writing the log"))?;
+        read.map_err(io("reading the command's output"))?;
+        if !status.success() {
+            return Err(JobError::Failed {
+                step: step.to_owned(),
+                command: command_line,
+                status: describe(status),
+            });
+        }
+        if let Some(variable) = &run.to_var {
+            let value = String::from_utf8_lossy(&captured).trim().to_owned();
+            self.trace(step, &format!("set {variable}={value}"))?;
+            env.vars.insert(variable.clone(), value);
+        }
+        Ok(())
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "failed".into(),
+    }
+}
+
+/// Finds a program as `execvp` would, but with the *job's* PATH and working directory.
+fn find_program(name: &str, search_path: &str, cwd: &Path) -> Option<PathBuf> {
+    let is_executable = |path: &Path| {
+        std::fs::metadata(path)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let path = cwd.join(name);
+        return is_executable(&path).then_some(path);
+    }
+    search_path
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| cwd.join(dir).join(name))
+        .find(|path| is_executable(path))
+}
+
+/// A command line as a shell user would type it, for the log.
+pub fn quote(argv: &[String]) -> String {
+    argv.iter()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
+            if plain {
+                arg.clone()
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_is_shell_compatible() {
+        let argv = vec![
+            "make".to_string(),
+            "CFLAGS=-O2 -g".to_string(),
+            "it's".to_string(),
+            String::new(),
+        ];
+        assert_eq!(quote(&argv), r#"make 'CFLAGS=-O2 -g' 'it'\''s' ''"#);
+    }
+}

@@ -1,0 +1,20 @@
+//! hit-engine: everything in hit that is not the recipe language.
+//!
+//! - [`spec`]: build specs, canonical JSON and hashing, artifact ids (pure, no I/O).
+//! - [`home`]: the store home (`~/.hit` or `$HIT_HOME`) and its `config.yaml`.
+//! - [`source`]: the source cache: fetch (http/https, file, git, inline files), verify,
+//!   unpack archives safely.
+//! - [`store`]: the artifact store: layout, lookup, locks, staging and atomic commit.
+//! - [`job`]: the command language interpreter that runs one build's commands.
+//! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
+//!   through [`build::Reporter`] and returns a failure as data.
+//!
+//! Dependencies point one way: `spec` <- `source`, `store`, `job` <- `build`. The library
+//! never prints; the `hit` binary does.
+
+pub mod build;
+pub mod home;
+pub mod job;
+pub mod source;
+pub mod spec;
+pub mod store;

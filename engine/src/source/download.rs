@@ -1,0 +1,170 @@
+//! Getting bytes from a location: http(s) with reqwest (blocking, rustls with the `ring`
+//! provider, the system's CA certificates), `file://` URLs and plain paths.
+
+use sha2::{Digest, Sha256};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Where a URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    Http(String),
+    File(PathBuf),
+}
+
+impl Location {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Ok(Self::Http(url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("file://") {
+            if path.starts_with('/') {
+                Ok(Self::File(PathBuf::from(path)))
+            } else {
+                Err(format!(
+                    "{url}: a file URL needs an absolute path (file:///...)"
+                ))
+            }
+        } else if url.contains("://") {
+            Err(format!(
+                "{url}: unsupported URL scheme (use http, https, file or a path)"
+            ))
+        } else {
+            Ok(Self::File(PathBuf::from(url)))
+        }
+    }
+
+    /// The location of `name` under this location taken as a directory.
+    pub(crate) fn join(&self, name: &str) -> Self {
+        match self {
+            Self::Http(base) => Self::Http(format!("{}/{name}", base.trim_end_matches('/'))),
+            Self::File(base) => Self::File(base.join(name)),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Http(url) => f.write_str(url),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A finished download: a temp file in the cache and the sha256 of its bytes.
+pub(crate) struct Download {
+    pub file: tempfile::NamedTempFile,
+    pub sha256: [u8; 32],
+}
+
+/// Downloads, sharing one HTTP client (created on first use).
+#[derive(Debug, Default)]
+pub(crate) struct Downloader {
+    client: OnceLock<Result<reqwest::blocking::Client, String>>,
+}
+
+impl Downloader {
+    fn client(&self) -> Result<&reqwest::blocking::Client, String> {
+        self.client
+            .get_or_init(|| {
+                // Several crates may race to install it; any installed ring provider will do.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::blocking::Client::builder()
+                    .user_agent(concat!("hit/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(Duration::from_secs(30))
+                    .timeout(None)
+                    .build()
+                    .map_err(|error| format!("cannot set up the HTTP client: {error}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Copies the bytes at `location` into a temp file in `dir`, hashing them on the way.
+    /// The error is a one-line reason.
+    pub(crate) fn download(&self, location: &Location, dir: &Path) -> Result<Download, String> {
+        let mut reader: Box<dyn Read> = match location {
+            Location::Http(url) => {
+                let response = self
+                    .client()?
+                    .get(url)
+                    .send()
+                    .map_err(|error| describe_http_error(&error))?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(format!("HTTP {status}"));
+                }
+                Box::new(response)
+            }
+            Location::File(path) => match std::fs::File::open(path) {
+                Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
+                Ok(_) => return Err("not a file".into()),
+                Err(error) => return Err(error.to_string()),
+            },
+        };
+        let mut file = tempfile::Builder::new()
+            .prefix("download-")
+            .tempfile_in(dir)
+            .map_err(|error| format!("cannot create a temp file in {}: {error}", dir.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(format!("reading failed: {error}")),
+            };
+            hasher.update(&buffer[..n]);
+            file.write_all(&buffer[..n])
+                .map_err(|error| format!("writing {} failed: {error}", file.path().display()))?;
+        }
+        file.as_file()
+            .sync_all()
+            .map_err(|error| error.to_string())?;
+        Ok(Download {
+            file,
+            sha256: hasher.finalize().into(),
+        })
+    }
+}
+
+fn describe_http_error(error: &reqwest::Error) -> String {
+    // reqwest's top-level message is vague; the innermost cause says what happened.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            Location::parse("https://x/y.tar.gz").unwrap(),
+            Location::Http("https://x/y.tar.gz".into())
+        );
+        assert_eq!(
+            Location::parse("file:///srv/m").unwrap(),
+            Location::File("/srv/m".into())
+        );
+        assert_eq!(
+            Location::parse("rel/path").unwrap(),
+            Location::File("rel/path".into())
+        );
+        assert!(Location::parse("ftp://x/y").is_err());
+        assert!(Location::parse("file://rel").is_err());
+        assert_eq!(
+            Location::parse("http://m/").unwrap().join("sha256/ab"),
+            Location::Http("http://m/sha256/ab".into())
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! The source cache: sources by content hash, fetched once, verified, unpacked safely.
+//!
+//! ```text
+//! <source_dir>/
+//!   sha256/<hex>        archives, named by the sha256 of their bytes (read-only)
+//!   b32/<base32>        -> ../sha256/<hex>, for HashDist-style keys (`tar.gz:<base32>`)
+//!   files/<base32>      `files:` packs
+//!   git/<project>.git   bare repositories, one per project; <project>.lock guards fetches
+//!   tmp/                downloads in progress
+//! ```
+//!
+//! A download goes to `tmp/` while it is hashed, and is renamed into `sha256/` only when
+//! its hash is the expected one, so the cache never holds a wrong or partial file; two
+//! processes fetching the same source at once both end with the same whole file.
+//!
+//! Fetching a source tries, in order: the cache; each configured mirror, by hash
+//! (`<mirror>/sha256/<hex>`, the cache's own layout, so any hit source cache is a mirror)
+//! and by the URL's file name (`<mirror>/<name>`, for a flat directory of tarballs);
+//! then the source's URL. A miss or a wrong file on a mirror falls through to the next
+//! place; only when all fail is it an error, listing every attempt.
+
+mod download;
+mod git;
+mod pack;
+mod unpack;
+
+pub use git::looks_like_git;
+pub use pack::{pack, pack_digest, read_pack};
+pub use unpack::{
+    ArchiveFormat, MAX_MEMBERS, UnpackError, detect_format, unpack_archive, unpack_files,
+    unpack_tar,
+};
+
+use crate::home::Home;
+use crate::spec::canonical::{base32_lower, hex_lower};
+use crate::spec::{SourceKey, SourceSpec, Strip};
+use download::{Downloader, Location};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A source that could not be fetched or unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot fetch {key}:{}", Attempts(.attempts))]
+    Unavailable {
+        key: String,
+        attempts: Vec<(String, String)>,
+    },
+    #[error("{url}: {problem}")]
+    Location { url: String, problem: String },
+    #[error("{key} is not in the source cache and no mirror has it")]
+    NotCached { key: String },
+    #[error("the files given for {key} hash to files:{actual}; use that key (or fix the files)")]
+    FilesMismatch { key: String, actual: String },
+    #[error("the source cache file for {key} is corrupt ({path}); delete it and fetch again")]
+    Corrupt { key: String, path: PathBuf },
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("git: {0}")]
+    Git(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+struct Attempts<'a>(&'a [(String, String)]);
+
+impl fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f
+                .write_str(" it is not cached, no mirror is configured and the source has no url");
+        }
+        for (location, problem) in self.0 {
+            write!(f, "\n  - {location}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The source cache of one store home.
+#[derive(Debug)]
+pub struct SourceCache {
+    root: PathBuf,
+    mirrors: Vec<String>,
+    downloader: Downloader,
+}
+
+impl SourceCache {
+    pub fn new(root: PathBuf, mirrors: Vec<String>) -> Self {
+        Self {
+            root,
+            mirrors,
+            downloader: Downloader::default(),
+        }
+    }
+
+    pub fn for_home(home: &Home) -> Self {
+        Self::new(home.source_dir(), home.config().mirrors.clone())
+    }
+
+    /// Where an archive or pack with this key lives in the cache (`None` for git keys).
+    pub fn path_of(&self, key: &SourceKey) -> Option<PathBuf> {
+        match key {
+            SourceKey::Sha256(hex) => Some(self.root.join("sha256").join(hex)),
+            SourceKey::Archive { digest, .. } => Some(self.root.join("b32").join(digest)),
+            SourceKey::Files(digest) => Some(self.root.join("files").join(digest)),
+            SourceKey::Git(_) => None,
+        }
+    }
+
+    fn git_dir(&self) -> PathBuf {
+        self.root.join("git")
+    }
+
+    /// Whether the cache holds this source.
+    pub fn contains(&self, key: &SourceKey) -> bool {
+        match key {
+            SourceKey::Git(commit) => git::find_repo(&self.git_dir(), None, commit).is_some(),
+            other => self.path_of(other).is_some_and(|path| path.exists()),
+        }
+    }
+
+    /// Makes sure a build's source is in the cache (downloading or packing it).
+    pub fn prepare(&self, source: &SourceSpec) -> Result<(), SourceError> {
+        match (&source.key, &source.files) {
+            (SourceKey::Files(digest), Some(files)) => {
+                let bytes = pack(files);
+                let actual = pack_digest(&bytes);
+                if &actual != digest {
+                    return Err(SourceError::FilesMismatch {
+                        key: source.key.to_string(),
+                        actual,
+                    });
+                }
+                let path = self.path_of(&source.key).expect("files keys have a path");
+                if !path.exists() {
+                    self.store_bytes(&path, &bytes)?;
+                }
+                Ok(())
+            }
+            (key, _) => self.fetch(key, source.url.as_deref()),
+        }
+    }
+
+    fn store_bytes(&self, path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(io_error(&tmp))?;
+        let parent = path.parent().expect("cache paths have a parent");
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(io_error(&tmp))?;
+        std::io::Write::write_all(&mut file, bytes).map_err(io_error(&tmp))?;
+        file.persist(path).map_err(|error| SourceError::Io {
+            path: path.to_path_buf(),
+            source: error.error,
+        })?;
+        Ok(())
+    }
+
+    /// Makes sure `key` is in the cache, trying mirrors and then `url` (see the module doc).
+    pub fn fetch(&self, key: &SourceKey, url: Option<&str>) -> Result<(), SourceError> {
+        if self.contains(key) {
+            return Ok(());
+        }
+        match key {
+            SourceKey::Git(commit) => {
+                let url = url.ok_or_else(|| SourceError::NotCached {
+                    key: key.to_string(),
+                })?;
+                git::fetch_commit(&self.git_dir(), url, commit)
+            }
+            SourceKey::Files(_) => Err(SourceError::NotCached {
+                key: key.to_string(),
+            }),
+            archive => self.fetch_archive(archive, url),
+        }
+    }
+
+    fn fetch_archive(&self, key: &SourceKey, url: Option<&str>) -> Result<(), SourceError> {
+        let mut attempts = Vec::new();
+        let file_name = url
+            .and_then(|url| url.rsplit('/').next())
+            .filter(|name| !name.is_empty());
+        for mirror in &self.mirrors {
+            let base = match Location::parse(mirror) {
+                Ok(base) => base,
+                Err(problem) => {
+                    attempts.push((format!("mirror {mirror}"), problem));
+                    continue;
+                }
+            };
+            let by_hash = match key {
+                SourceKey::Sha256(hex) => base.join(&format!("sha256/{hex}")),
+                SourceKey::Archive { digest, .. } => base.join(&format!("b32/{digest}")),
+                _ => unreachable!("only archive keys get here"),
+            };
+            let mut candidates = vec![by_hash];
+            candidates.extend(file_name.map(|name| base.join(name)));
+            for location in candidates {
+                match self.download_verified(key, &location) {
+                    Ok(()) => return Ok(()),
+                    Err(problem) => attempts.push((format!("mirror {location}"), problem)),
+                }
+            }
+        }
+        if let Some(url) = url {
+            match Location::parse(url) {
+                Ok(location) => match self.download_verified(key, &location) {
+                    Ok(()) => return Ok(()),
+                    Err(problem) => attempts.push((url.to_owned(), problem)),
+                },
+                Err(problem) => attempts.push((url.to_owned(), problem)),
+            }
+        }
+        Err(SourceError::Unavailable {
+            key: key.to_string(),
+            attempts,
+        })
+    }
+
+    /// Downloads from `location` and files it under `key` if the bytes match.
+    fn download_verified(&self, key: &SourceKey, location: &Location) -> Result<(), String> {
+        let download = self.download(location)?;
+        let actual = SourceKey::Sha256(hex_lower(&download.sha256));
+        if !digest_matches(key, &download.sha256) {
+            return Err(format!(
+                "the bytes there have {actual}, not {key}; nothing was stored"
+            ));
+        }
+        self.commit_download(download)
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
+    fn download(&self, location: &Location) -> Result<download::Download, String> {
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|error| format!("{}: {error}", tmp.display()))?;
+        tracing::info!("downloading {location}");
+        self.downloader.download(location, &tmp)
+    }
+
+    /// Files a verified download as `sha256/<hex>` (read-only) plus its `b32/` alias.
+    fn commit_download(&self, download: download::Download) -> Result<SourceKey, SourceError> {
+        let hex = hex_lower(&download.sha256);
+        let dir = self.root.join("sha256");
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let path = dir.join(&hex);
+        use std::os::unix::fs::PermissionsExt;
+        let read_only = std::fs::Permissions::from_mode(0o444);
+        std::fs::set_permissions(download.file.path(), read_only).map_err(io_error(&path))?;
+        download
+            .file
+            .persist(&path)
+            .map_err(|error| SourceError::Io {
+                path: path.clone(),
+                source: error.error,
+            })?;
+        let alias_dir = self.root.join("b32");
+        std::fs::create_dir_all(&alias_dir).map_err(io_error(&alias_dir))?;
+        let alias = alias_dir.join(base32_lower(&download.sha256[..20]));
+        match std::os::unix::fs::symlink(format!("../sha256/{hex}"), &alias) {
+            Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(SourceError::Io {
+                    path: alias,
+                    source: error,
+                });
+            }
+            _ => {}
+        }
+        Ok(SourceKey::Sha256(hex))
+    }
+
+    /// `hit fetch URL [KEY]`: fetches `url` and returns its key. With a key, the bytes
+    /// must match it (mirrors are tried first, as for builds). A git URL without a key
+    /// fetches the remote's `HEAD`.
+    pub fn fetch_url(&self, url: &str, key: Option<&SourceKey>) -> Result<SourceKey, SourceError> {
+        match key {
+            Some(key) => self.fetch(key, Some(url)).map(|()| key.clone()),
+            None if looks_like_git(url) => {
+                git::fetch_rev(&self.git_dir(), url, "HEAD").map(SourceKey::Git)
+            }
+            None => {
+                let location = Location::parse(url).map_err(|problem| SourceError::Location {
+                    url: url.to_owned(),
+                    problem,
+                })?;
+                let download =
+                    self.download(&location)
+                        .map_err(|problem| SourceError::Location {
+                            url: url.to_owned(),
+                            problem,
+                        })?;
+                self.commit_download(download)
+            }
+        }
+    }
+
+    /// Unpacks a cached source into `target` (fetching it from a mirror if missing).
+    pub fn unpack(
+        &self,
+        key: &SourceKey,
+        url: Option<&str>,
+        target: &Path,
+        strip: Strip,
+    ) -> Result<(), SourceError> {
+        if !self.contains(key) {
+            self.fetch(key, url)?;
+        }
+        match key {
+            SourceKey::Git(commit) => {
+                let repo = git::find_repo(&self.git_dir(), url, commit).ok_or_else(|| {
+                    SourceError::NotCached {
+                        key: key.to_string(),
+                    }
+                })?;
+                git::unpack_commit(&repo, commit, target, strip)
+            }
+            SourceKey::Files(digest) => {
+                let path = self.path_of(key).expect("files keys have a path");
+                let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+                let files = read_pack(&bytes)
+                    .filter(|_| &pack_digest(&bytes) == digest)
+                    .ok_or_else(|| SourceError::Corrupt {
+                        key: key.to_string(),
+                        path: path.clone(),
+                    })?;
+                unpack_files(&files, target).map_err(SourceError::Unpack)
+            }
+            archive => {
+                let path = self.path_of(archive).expect("archive keys have a path");
+                // Re-check the hash: the cache is only as good as its files (HashDist did too).
+                let bytes_hash = hash_file(&path)?;
+                if !digest_matches(archive, &bytes_hash) {
+                    return Err(SourceError::Corrupt {
+                        key: key.to_string(),
+                        path,
+                    });
+                }
+                unpack_archive(&path, target, strip).map_err(SourceError::Unpack)
+            }
+        }
+    }
+}
+
+fn digest_matches(key: &SourceKey, sha256: &[u8; 32]) -> bool {
+    match key {
+        SourceKey::Sha256(hex) => *hex == hex_lower(sha256),
+        SourceKey::Archive { digest, .. } => *digest == base32_lower(&sha256[..20]),
+        _ => false,
+    }
+}
+
+fn hash_file(path: &Path) -> Result<[u8; 32], SourceError> {
+    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        match std::io::Read::read(&mut file, &mut buffer).map_err(io_error(path))? {
+            0 => return Ok(hasher.finalize().into()),
+            n => hasher.update(&buffer[..n]),
+        }
+    }
+}

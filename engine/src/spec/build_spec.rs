@@ -1,0 +1,309 @@
+//! The build spec: a validated document plus its id.
+
+use super::artifact_id::{ArtifactId, PackageName};
+use super::canonical::{CanonicalError, hash_document};
+use super::command::{Command, parse_commands};
+use super::document::{Object, invalid, is_variable_name, kind};
+use super::source::SourceSpec;
+use serde_json::{Map, Value};
+
+/// A build spec that does not parse or validate. Messages name the field (`$.build.import[0].id`).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+}
+
+/// An artifact this build needs, made visible as `${REF}_DIR` and `${REF}_ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub id: ArtifactId,
+    /// Variable prefix; `None` sets no variables.
+    pub reference: Option<String>,
+    /// Whether the import's `bin/` goes on `PATH` (default true).
+    pub in_env: bool,
+}
+
+/// A parsed, validated build spec with its artifact id.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    id: ArtifactId,
+    document: Value,
+    version: Option<String>,
+    sources: Vec<SourceSpec>,
+    imports: Vec<Import>,
+    commands: Vec<Command>,
+}
+
+impl BuildSpec {
+    /// Parses JSON text.
+    pub fn from_json(text: &str) -> Result<Self, SpecError> {
+        Self::from_document(serde_json::from_str(text)?)
+    }
+
+    /// Validates a document, fills in HashDist's defaults (`build.import` = `[]`, each
+    /// import's `ref` = `null`) and computes the id.
+    pub fn from_document(mut document: Value) -> Result<Self, SpecError> {
+        apply_defaults(&mut document);
+        let root = Object::new(&document, "$")?;
+        root.only(&["name", "version", "sources", "build"])?;
+        let name_text = root.required_string("name")?;
+        let name =
+            PackageName::new(name_text).map_err(|error| invalid("$.name", error.to_string()))?;
+        let version = root.string("version")?.map(str::to_owned);
+        let sources = root
+            .array("sources")?
+            .iter()
+            .enumerate()
+            .map(|(index, source)| SourceSpec::parse(source, &format!("$.sources[{index}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let build = Object::new(
+            root.get("build")
+                .ok_or_else(|| invalid("$.build", "missing field".into()))?,
+            "$.build",
+        )?;
+        build.only(&["import", "commands"])?;
+        let imports = build
+            .array("import")?
+            .iter()
+            .enumerate()
+            .map(|(index, import)| parse_import(import, &format!("$.build.import[{index}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let commands = parse_commands(build.array("commands")?, "$.build.commands")?;
+        let hash = hash_document("build-spec", &document)?;
+        let id = ArtifactId::new(name, &hash).expect("hash_document returns 32 base32 characters");
+        Ok(Self {
+            id,
+            document,
+            version,
+            sources,
+            imports,
+            commands,
+        })
+    }
+
+    pub fn id(&self) -> &ArtifactId {
+        &self.id
+    }
+
+    pub fn name(&self) -> &PackageName {
+        self.id.name()
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    pub fn sources(&self) -> &[SourceSpec] {
+        &self.sources
+    }
+
+    pub fn imports(&self) -> &[Import] {
+        &self.imports
+    }
+
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// The document as hashed (with defaults filled in), `nohash_` fields included.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+}
+
+fn apply_defaults(document: &mut Value) {
+    let Some(Value::Object(build)) = document.get_mut("build") else {
+        return;
+    };
+    let imports = build
+        .entry("import")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(items) = imports {
+        for item in items {
+            if let Value::Object(import) = item {
+                import.entry("ref").or_insert(Value::Null);
+            }
+        }
+    }
+}
+
+fn parse_import(value: &Value, path: &str) -> Result<Import, SpecError> {
+    let object = Object::new(value, path)?;
+    object.only(&["id", "ref", "in_env"])?;
+    let id_text = object.required_string("id")?;
+    let id = id_text
+        .parse()
+        .map_err(|error: super::IdError| invalid(&object.field_path("id"), error.to_string()))?;
+    let reference = match object.get("ref") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if is_variable_name(name) => Some(name.clone()),
+        Some(Value::String(name)) => {
+            return Err(invalid(
+                &object.field_path("ref"),
+                format!("{name:?} is not a variable name (letters, digits, `_`)"),
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(
+                &object.field_path("ref"),
+                format!("expected a string or null, found {}", kind(other)),
+            ));
+        }
+    };
+    let in_env = match object.get("in_env") {
+        None => true,
+        Some(Value::Bool(flag)) => *flag,
+        Some(other) => {
+            return Err(invalid(
+                &object.field_path("in_env"),
+                format!("expected a boolean, found {}", kind(other)),
+            ));
+        }
+    };
+    Ok(Import {
+        id,
+        reference,
+        in_env,
+    })
+}
+
+/// Sorted, pretty JSON of a document (for `build.json` in the store).
+pub fn pretty_document(document: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for key in keys {
+                    out.insert(key.clone(), sorted(&map[key]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut text =
+        serde_json::to_string_pretty(&sorted(document)).expect("a Value always serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id_of(doc: Value) -> String {
+        BuildSpec::from_document(doc).unwrap().id().to_string()
+    }
+
+    #[test]
+    fn hashdist_golden_vector() {
+        assert_eq!(
+            id_of(json!({"name": "fooname", "build": {"commands": []}})),
+            "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"
+        );
+    }
+
+    #[test]
+    fn defaults_make_explicit_and_implicit_forms_equal() {
+        let implicit = id_of(
+            json!({"name": "a", "build": {"import": [{"id": "b/cwfxs3bhjvlxoczwlxlexklpeoewybcn"}]}}),
+        );
+        let explicit = id_of(
+            json!({"name": "a", "build": {"import": [{"id": "b/cwfxs3bhjvlxoczwlxlexklpeoewybcn", "ref": null}]}}),
+        );
+        assert_eq!(implicit, explicit);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (json!({"build": {}}), "$.name: missing field"),
+            (
+                json!({"name": "a/b", "build": {}}),
+                "$.name: invalid package name",
+            ),
+            (
+                json!({"name": "a", "build": {}, "colour": 1}),
+                "$.colour: unknown field",
+            ),
+            (json!({"name": "a"}), "$.build: missing field"),
+            (
+                json!({"name": "a", "build": {"commands": [{"cmd": []}]}}),
+                "$.build.commands[0].cmd: the command is empty",
+            ),
+            (
+                json!({"name": "a", "build": {"commands": [{"cmd": ["x"], "set": "Y"}]}}),
+                "$.build.commands[0]: a command has exactly one",
+            ),
+            (
+                json!({"name": "a", "build": {"commands": [{"set": "Y"}]}}),
+                "$.build.commands[0]: `set` needs a `value`",
+            ),
+            (
+                json!({"name": "a", "build": {"commands": [{"set": "1Y", "value": ""}]}}),
+                "$.build.commands[0].set: \"1Y\" is not a variable name",
+            ),
+            (
+                json!({"name": "a", "build": {"import": [{"id": "nope"}]}}),
+                "$.build.import[0].id: invalid artifact id",
+            ),
+            (
+                json!({"name": "a", "build": {}, "sources": [{"key": "git:0123456789012345678901234567890123456789"}]}),
+                "$.sources[0].url: a git source needs",
+            ),
+            (
+                json!({"name": "a", "build": {}, "sources": [{"key": "sha256:00", "url": "x"}]}),
+                "$.sources[0].key: invalid source key",
+            ),
+            (
+                json!({"name": "a", "build": {}, "sources": [{"key": "files:cwfxs3bhjvlxoczwlxlexklpeoewybcn", "files": {"../x": ""}}]}),
+                "must not contain `..`",
+            ),
+            (
+                json!({"name": "a", "version": 1.5, "build": {}}),
+                "$.version: expected a string, found a number",
+            ),
+            (
+                json!({"name": "a", "build": {"x": 1.5, "commands": []}}),
+                "$.build.x: unknown field",
+            ),
+            (
+                json!({"name": "a", "build": {"nohash_x": 1.5, "commands": [{"cmd": ["a"], "to_var": 2.5}]}}),
+                "$.build.commands[0].to_var: expected a string",
+            ),
+        ];
+        for (doc, expected) in cases {
+            let message = BuildSpec::from_document(doc.clone())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains(expected),
+                "{doc}: got {message:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn floats_outside_nohash_fields_are_errors() {
+        let error = BuildSpec::from_document(json!({"name": "a", "build": {"commands": [{"cmd": ["x"], "inputs": [{"json": {"v": 0.5}}]}]}})).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("$.build.commands[0].inputs[0].json.v: floating-point"),
+            "{error}"
+        );
+        // ...and a float under a nohash_ key is pruned before hashing.
+        assert!(
+            BuildSpec::from_document(json!({"name": "a", "nohash_x": 0.5, "build": {}})).is_ok()
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! Build specs and their identity. Pure: no I/O.
+//!
+//! A build spec is a JSON document (the shape is HashDist's) that says everything that
+//! goes into an artifact: name, version, sources, the artifacts it imports and the
+//! commands that build it. Its hash is the artifact's identity:
+//!
+//! - [`BuildSpec`] parses and validates a document, fills in HashDist's defaults and
+//!   computes the [`ArtifactId`] (`name/hash`);
+//! - [`canonical`] holds the canonical JSON form and the hashing (the algorithm table is
+//!   there);
+//! - [`Command`] is the command language of `build.commands`;
+//! - [`SourceSpec`] and [`SourceKey`] describe the sources.
+//!
+//! Unknown fields are errors (a typo must not silently change nothing); any field whose
+//! name starts with `nohash_` is allowed everywhere and never changes the id.
+
+mod artifact_id;
+mod build_spec;
+pub mod canonical;
+mod command;
+mod document;
+mod source;
+
+pub use artifact_id::{ArtifactId, HASH_LEN, IdError, PackageName};
+pub use build_spec::{BuildSpec, Import, SpecError, pretty_document};
+pub use command::{Command, Input, RunCommand};
+pub use document::is_variable_name;
+pub use source::{ARCHIVE_KEY_TYPES, KeyError, SourceKey, SourceSpec, Strip};

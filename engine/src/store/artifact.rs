@@ -1,0 +1,24 @@
+//! `artifact.json`: what the store knows about an artifact beyond its files.
+
+use crate::spec::ArtifactId;
+use serde::{Deserialize, Serialize};
+
+/// The metadata directory inside every artifact.
+pub const META_DIR: &str = ".hit";
+/// Format version of `artifact.json`.
+pub const META_FORMAT: u32 = 1;
+
+/// Contents of `<artifact>/.hit/artifact.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactMeta {
+    pub format: u32,
+    pub id: ArtifactId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The artifacts this one imported to build, directly.
+    pub imports: Vec<ArtifactId>,
+    /// The transitive closure of `imports`, sorted: what gc must keep alive with it.
+    pub dependencies: Vec<ArtifactId>,
+}

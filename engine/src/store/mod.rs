@@ -1,0 +1,392 @@
+//! The artifact store: finished artifacts by id, read-only, whole or absent.
+//!
+//! ```text
+//! <store_dir>/<name>/<short>/      an artifact; <short> = first 12 characters of the hash,
+//!   bin/ lib/ include/ ...         longer when another id already uses that prefix
+//!   .hit/build.json                the spec it was built from (pretty, sorted)
+//!   .hit/artifact.json             id, name, version, imports, dependency closure
+//!   .hit/build.log                 everything the build printed
+//! <build_dir>/<name>-<hash>/       a build in progress (kept when it fails)
+//!   build/   ($BUILD)  sources and the build's working directory
+//!   home/    ($HOME)
+//!   stage/             what the build installs; becomes the artifact
+//!   inputs/            files handed to commands (`inputs`)
+//!   build.log
+//! <locks>/<name>-<hash>.lock       held while an id is built (flock)
+//! <locks>/commit.lock              held for the instant of claiming or committing a path
+//! ```
+//!
+//! ## The commit protocol
+//!
+//! A build must see its final path in `$ARTIFACT` (installed files record their prefix),
+//! yet a half-built artifact must never appear at that path. So:
+//!
+//! 1. **Lock** the id (`<name>-<hash>.lock`); if it is now present, another process built
+//!    it: done.
+//! 2. **Claim** a path (under `commit.lock`): the shortest free `<short>` (12 characters,
+//!    then 13, ...) gets a *symlink* to the stage directory. Lookups ignore symlinks, so
+//!    the claim is invisible as an artifact, but `$ARTIFACT/lib` works during the build.
+//! 3. **Build** into the stage through that path.
+//! 4. **Commit** (under `commit.lock`): write `.hit/`, make everything read-only, then
+//!    replace the symlink by the stage directory (unlink, rename).
+//!
+//! A process killed at any point leaves at most a claim symlink and a build directory,
+//! which the next build of the same id reuses and clears. A failed build drops its claim
+//! and keeps its build directory for inspection.
+//!
+//! Lookup ([`Store::resolve`]) reads `<name>/<short>/.hit/artifact.json` and checks the id;
+//! if that is not it, it scans `<name>/` for longer prefixes of the hash.
+
+mod artifact;
+mod fs;
+mod lock;
+
+pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
+pub use lock::FileLock;
+
+use crate::home::Home;
+use crate::spec::ArtifactId;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Length of the short hash in artifact paths.
+pub const SHORT_LEN: usize = 12;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{path}: unreadable artifact metadata: {message}")]
+    Meta { path: PathBuf, message: String },
+    #[error("the claim on {path} for {id} was lost (removed by hand?); build again")]
+    ClaimLost { id: ArtifactId, path: PathBuf },
+    #[error("every path for {id} under {dir} is taken")]
+    NoFreePath { id: ArtifactId, dir: PathBuf },
+    #[error(
+        "cannot move the build of {id} into the store: {source} (the build dir must be on the same filesystem as the store)"
+    )]
+    Commit { id: ArtifactId, source: io::Error },
+}
+
+fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The store of one home.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    build_dir: PathBuf,
+    locks_dir: PathBuf,
+}
+
+/// The directories of one build in progress, with the claimed artifact path.
+#[derive(Debug)]
+pub struct Staging {
+    pub id: ArtifactId,
+    /// The claimed final path (`$ARTIFACT`); a symlink to `stage_dir` until commit.
+    pub artifact_dir: PathBuf,
+    /// Everything of this build: the dirs below and the log.
+    pub work_dir: PathBuf,
+    pub stage_dir: PathBuf,
+    /// `$BUILD`: where sources are unpacked and commands start.
+    pub build_dir: PathBuf,
+    /// `$HOME` of the build.
+    pub home_dir: PathBuf,
+    pub inputs_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf, build_dir: PathBuf, locks_dir: PathBuf) -> Self {
+        Self {
+            dir,
+            build_dir,
+            locks_dir,
+        }
+    }
+
+    pub fn for_home(home: &Home) -> Self {
+        Self::new(home.store_dir(), home.build_dir(), home.locks_dir())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of an artifact if it is in the store.
+    pub fn resolve(&self, id: &ArtifactId) -> Result<Option<PathBuf>, StoreError> {
+        let name_dir = self.dir.join(id.name().as_str());
+        let first = name_dir.join(&id.hash()[..SHORT_LEN]);
+        if self.holds(&first, id) {
+            return Ok(Some(first));
+        }
+        let entries = match std::fs::read_dir(&name_dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io_error("cannot read", &name_dir)(error)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error("cannot read", &name_dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() > SHORT_LEN
+                && id.hash().starts_with(name)
+                && self.holds(&entry.path(), id)
+            {
+                return Ok(Some(entry.path()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `path` is a real directory holding the artifact `id`.
+    fn holds(&self, path: &Path, id: &ArtifactId) -> bool {
+        let is_dir = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+        is_dir && read_meta(path).is_ok_and(|meta| &meta.id == id)
+    }
+
+    /// Reads `<artifact>/.hit/artifact.json`.
+    pub fn read_meta(&self, artifact: &Path) -> Result<ArtifactMeta, StoreError> {
+        read_meta(artifact)
+    }
+
+    fn lock_path(&self, id: &ArtifactId) -> PathBuf {
+        self.locks_dir
+            .join(format!("{}-{}.lock", id.name(), id.hash()))
+    }
+
+    /// Takes the build lock of `id`, waiting for it.
+    pub fn lock(&self, id: &ArtifactId) -> Result<FileLock, StoreError> {
+        let path = self.lock_path(id);
+        FileLock::acquire(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    /// Takes the build lock of `id` if no other process holds it.
+    pub fn try_lock(&self, id: &ArtifactId) -> Result<Option<FileLock>, StoreError> {
+        let path = self.lock_path(id);
+        FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    fn commit_lock(&self) -> Result<FileLock, StoreError> {
+        let path = self.locks_dir.join("commit.lock");
+        FileLock::acquire(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    /// Prepares a build of `id`: a fresh work directory and a claimed artifact path.
+    /// The caller holds the id's lock (`_lock` proves it).
+    pub fn stage(&self, id: &ArtifactId, _lock: &FileLock) -> Result<Staging, StoreError> {
+        let work_dir = self.build_dir.join(format!("{}-{}", id.name(), id.hash()));
+        fs::remove_tree(&work_dir)
+            .map_err(io_error("cannot clear the old build dir", &work_dir))?;
+        let staging = Staging {
+            id: id.clone(),
+            artifact_dir: PathBuf::new(),
+            stage_dir: work_dir.join("stage"),
+            build_dir: work_dir.join("build"),
+            home_dir: work_dir.join("home"),
+            inputs_dir: work_dir.join("inputs"),
+            log_path: work_dir.join("build.log"),
+            work_dir,
+        };
+        for dir in [&staging.stage_dir, &staging.build_dir, &staging.home_dir] {
+            std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+        }
+        let artifact_dir = self.claim(id, &staging.stage_dir)?;
+        Ok(Staging {
+            artifact_dir,
+            ..staging
+        })
+    }
+
+    /// Picks the artifact path and points it at the stage (see the module doc).
+    fn claim(&self, id: &ArtifactId, stage: &Path) -> Result<PathBuf, StoreError> {
+        let name_dir = self.dir.join(id.name().as_str());
+        std::fs::create_dir_all(&name_dir).map_err(io_error("cannot create", &name_dir))?;
+        let _commit = self.commit_lock()?;
+        // Claims left by a killed earlier build of this id go first.
+        for entry in std::fs::read_dir(&name_dir).map_err(io_error("cannot read", &name_dir))? {
+            let path = entry.map_err(io_error("cannot read", &name_dir))?.path();
+            if std::fs::read_link(&path).is_ok_and(|target| target == stage) {
+                std::fs::remove_file(&path)
+                    .map_err(io_error("cannot remove a stale claim", &path))?;
+            }
+        }
+        for len in SHORT_LEN..=id.hash().len() {
+            let path = name_dir.join(&id.hash()[..len]);
+            match std::os::unix::fs::symlink(stage, &path) {
+                Ok(()) => return Ok(path),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(io_error("cannot claim", &path)(error)),
+            }
+        }
+        Err(StoreError::NoFreePath {
+            id: id.clone(),
+            dir: name_dir,
+        })
+    }
+
+    /// Turns a finished stage into the artifact: metadata, read-only, atomic swap.
+    pub fn commit(
+        &self,
+        staging: &Staging,
+        meta: &ArtifactMeta,
+        build_json: &str,
+    ) -> Result<PathBuf, StoreError> {
+        let meta_dir = staging.stage_dir.join(META_DIR);
+        std::fs::create_dir_all(&meta_dir).map_err(io_error("cannot create", &meta_dir))?;
+        let write = |name: &str, contents: &[u8]| {
+            let path = meta_dir.join(name);
+            std::fs::write(&path, contents).map_err(io_error("cannot write", &path))
+        };
+        write("build.json", build_json.as_bytes())?;
+        let mut meta_json = serde_json::to_string_pretty(meta).expect("metadata always serializes");
+        meta_json.push('\n');
+        write("artifact.json", meta_json.as_bytes())?;
+        let log = std::fs::read(&staging.log_path).unwrap_or_default();
+        write("build.log", &log)?;
+        // The stage dir itself stays writable until after the rename: moving a directory
+        // to a new parent needs write access to it (its `..` changes).
+        fs::make_read_only(&staging.stage_dir, false)
+            .map_err(io_error("cannot make read-only", &staging.stage_dir))?;
+        {
+            let _commit = self.commit_lock()?;
+            let path = &staging.artifact_dir;
+            if std::fs::read_link(path).ok().as_deref() != Some(staging.stage_dir.as_path()) {
+                return Err(StoreError::ClaimLost {
+                    id: staging.id.clone(),
+                    path: path.clone(),
+                });
+            }
+            std::fs::remove_file(path).map_err(io_error("cannot remove the claim", path))?;
+            std::fs::rename(&staging.stage_dir, path).map_err(|source| StoreError::Commit {
+                id: staging.id.clone(),
+                source,
+            })?;
+            if let Some(parent) = path.parent() {
+                // Make the rename durable before anyone relies on it.
+                let _ = std::fs::File::open(parent).and_then(|dir| dir.sync_all());
+            }
+        }
+        fs::make_read_only(&staging.artifact_dir, true)
+            .map_err(io_error("cannot make read-only", &staging.artifact_dir))?;
+        fs::remove_tree(&staging.work_dir).map_err(io_error("cannot remove", &staging.work_dir))?;
+        Ok(staging.artifact_dir.clone())
+    }
+
+    /// Gives up the claim of a failed build; its work directory stays for inspection.
+    pub fn abandon(&self, staging: &Staging) -> Result<(), StoreError> {
+        let _commit = self.commit_lock()?;
+        let path = &staging.artifact_dir;
+        if std::fs::read_link(path).ok().as_deref() == Some(staging.stage_dir.as_path()) {
+            std::fs::remove_file(path).map_err(io_error("cannot remove the claim", path))?;
+        }
+        Ok(())
+    }
+
+    /// Removes an artifact; returns where it was, or `None` if it was not there. Waits for
+    /// a build of the same id to finish first.
+    pub fn purge(&self, id: &ArtifactId) -> Result<Option<PathBuf>, StoreError> {
+        let _lock = self.lock(id)?;
+        let Some(path) = self.resolve(id)? else {
+            return Ok(None);
+        };
+        std::fs::create_dir_all(&self.build_dir)
+            .map_err(io_error("cannot create", &self.build_dir))?;
+        let trash = tempfile::Builder::new()
+            .prefix(&format!("purge-{}-", id.name()))
+            .tempdir_in(&self.build_dir)
+            .map_err(io_error("cannot create a temp dir in", &self.build_dir))?
+            .keep();
+        let target = trash.join("artifact");
+        {
+            let _commit = self.commit_lock()?;
+            std::fs::rename(&path, &target).map_err(io_error("cannot move away", &path))?;
+        }
+        fs::remove_tree(&trash).map_err(io_error("cannot remove", &trash))?;
+        Ok(Some(path))
+    }
+}
+
+fn read_meta(artifact: &Path) -> Result<ArtifactMeta, StoreError> {
+    let path = artifact.join(META_DIR).join("artifact.json");
+    let text = std::fs::read_to_string(&path).map_err(io_error("cannot read", &path))?;
+    serde_json::from_str(&text).map_err(|error| StoreError::Meta {
+        path,
+        message: error.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::PackageName;
+
+    fn store(dir: &Path) -> Store {
+        let store = Store::new(dir.join("bld"), dir.join("tmp"), dir.join("locks"));
+        std::fs::create_dir_all(dir.join("locks")).unwrap();
+        store
+    }
+
+    fn id(hash: &str) -> ArtifactId {
+        ArtifactId::new(PackageName::new("pkg").unwrap(), hash).unwrap()
+    }
+
+    fn build(store: &Store, id: &ArtifactId, file: &str) -> PathBuf {
+        let lock = store.lock(id).unwrap();
+        let staging = store.stage(id, &lock).unwrap();
+        std::fs::write(staging.artifact_dir.join(file), "x").unwrap();
+        let meta = ArtifactMeta {
+            format: META_FORMAT,
+            id: id.clone(),
+            name: "pkg".into(),
+            version: None,
+            imports: vec![],
+            dependencies: vec![],
+        };
+        store.commit(&staging, &meta, "{}").unwrap()
+    }
+
+    #[test]
+    fn ids_sharing_twelve_characters_get_longer_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let a = id("aaaaaaaaaaaabbbbbbbbbbbbbbbbbbbb");
+        let b = id("aaaaaaaaaaaacccccccccccccccccccc");
+        let path_a = build(&store, &a, "a");
+        let path_b = build(&store, &b, "b");
+        assert!(path_a.ends_with("pkg/aaaaaaaaaaaa"));
+        assert!(path_b.ends_with("pkg/aaaaaaaaaaaac"));
+        assert_eq!(store.resolve(&a).unwrap(), Some(path_a.clone()));
+        assert_eq!(store.resolve(&b).unwrap(), Some(path_b.clone()));
+        // With the first one gone, the second is still found at its longer path.
+        store.purge(&a).unwrap();
+        assert_eq!(store.resolve(&a).unwrap(), None);
+        assert_eq!(store.resolve(&b).unwrap(), Some(path_b));
+    }
+
+    #[test]
+    fn a_claim_is_not_an_artifact_and_a_stale_claim_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let a = id("dddddddddddddddddddddddddddddddd");
+        let lock = store.lock(&a).unwrap();
+        let staging = store.stage(&a, &lock).unwrap();
+        std::fs::write(staging.artifact_dir.join("half"), "x").unwrap();
+        assert_eq!(store.resolve(&a).unwrap(), None);
+        drop(lock); // as if the process had been killed here
+        let path = build(&store, &a, "whole");
+        assert_eq!(path, staging.artifact_dir);
+        assert!(path.join("whole").exists() && !path.join("half").exists());
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_dir());
+    }
+}

@@ -1,0 +1,1 @@
+//! hit-lang: recipes and profiles in Rhai (not yet implemented; see DESIGN.md).
