@@ -1,1 +1,32 @@
-fn main() {}
+//! The `hit` command: parses arguments, opens the store home and dispatches.
+//! Everything it prints is printed here or in `commands`/`report`; the libraries never print.
+
+mod cli;
+mod commands;
+mod report;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", report::error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `HIT_LOG=info` (or debug, trace) shows the libraries' tracing output on stderr.
+fn init_logging() {
+    let level = match std::env::var("HIT_LOG").as_deref() {
+        Ok("trace") => tracing::Level::TRACE,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("info") => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).without_time().init();
+}

@@ -220,6 +220,8 @@ impl<'a> Builder<'a> {
                 })
             }
             Err(error) => {
+                // The tail is taken before hit's own last line, which repeats the error.
+                let log_tail = log_tail(&staging.log_path, FAILURE_TAIL_LINES);
                 log.line(&format!("hit: build of {id} failed: {error}"))
                     .map_err(log_error)?;
                 drop(log);
@@ -227,7 +229,7 @@ impl<'a> Builder<'a> {
                 Ok(BuildOutcome::Failed(BuildFailure {
                     id: id.clone(),
                     error,
-                    log_tail: log_tail(&staging.log_path, FAILURE_TAIL_LINES),
+                    log_tail,
                     log: staging.log_path,
                     build_dir: staging.work_dir,
                 }))

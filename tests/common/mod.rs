@@ -1,0 +1,172 @@
+//! Shared test support: a temporary hit home, the real `hit` binary, a local HTTP server,
+//! and the source mirror in ../shared/mirror.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A temporary store home and a working directory for one test.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The real `hit` binary with this test's `HIT_HOME`.
+    pub fn hit(&self) -> Command {
+        let mut command = Command::cargo_bin("hit").unwrap();
+        command.env("HIT_HOME", self.home()).env_remove("HIT_LOG").current_dir(self.dir.path());
+        command
+    }
+
+    pub fn std_hit(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("hit"));
+        command.env("HIT_HOME", self.home()).env_remove("HIT_LOG").current_dir(self.dir.path());
+        command
+    }
+
+    /// Writes a build spec and returns its path.
+    pub fn spec(&self, name: &str, spec: &serde_json::Value) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_string_pretty(spec).unwrap()).unwrap();
+        path
+    }
+
+    /// Creates the home with the given mirrors in its config.
+    pub fn with_mirrors(&self, mirrors: &[&str]) {
+        self.hit().arg("init-home").assert().success();
+        let config = self.home().join("config.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let list = mirrors.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
+        std::fs::write(&config, text.replace("mirrors: []", &format!("mirrors: [{list}]"))).unwrap();
+    }
+
+    /// `hit build` that must succeed; returns the artifact path (the last stdout line).
+    pub fn build_ok(&self, spec: &Path) -> PathBuf {
+        let output = self.hit().arg("build").arg(spec).output().unwrap();
+        assert!(output.status.success(), "build failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        PathBuf::from(stdout.lines().last().unwrap())
+    }
+}
+
+/// A spec whose only command is a shell script (`sh -c`).
+pub fn shell_spec(name: &str, script: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "build": {"commands": [{"cmd": ["sh", "-c", script]}]}})
+}
+
+/// ../shared/mirror: real upstream tarballs (see its README.md).
+pub fn mirror_dir() -> PathBuf {
+    let dir = std::env::var_os("HIT_TEST_MIRROR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/mirror"));
+    assert!(
+        dir.join("MANIFEST.tsv").is_file(),
+        "the source mirror is missing at {} (set HIT_TEST_MIRROR)",
+        dir.display()
+    );
+    dir
+}
+
+/// File name -> sha256 from the mirror's MANIFEST.tsv.
+pub fn mirror_manifest() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(mirror_dir().join("MANIFEST.tsv")).unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let mut fields = line.split('\t');
+            (fields.next().unwrap().to_owned(), fields.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// A directory laid out as a hit mirror (`sha256/<hex>`), linking to the mirror's files.
+pub fn hashed_mirror(root: &Path) -> PathBuf {
+    let dir = root.join("sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, sha) in mirror_manifest() {
+        std::os::unix::fs::symlink(mirror_dir().join(file), dir.join(sha)).unwrap();
+    }
+    root.to_path_buf()
+}
+
+/// A minimal HTTP/1.1 file server on 127.0.0.1, recording the paths it was asked for.
+pub struct HttpServer {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    pub fn serve(root: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let root = root.to_path_buf();
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, log) = (root.clone(), log.clone());
+                std::thread::spawn(move || handle(stream, &root, &log));
+            }
+        });
+        Self { url, requests }
+    }
+
+    pub fn requested(&self, path: &str) -> bool {
+        self.requests.lock().unwrap().iter().any(|p| p == path)
+    }
+}
+
+fn handle(mut stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).unwrap();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    log.lock().unwrap().push(path.clone());
+    let file = root.join(path.trim_start_matches('/'));
+    let body = if path.contains("..") { None } else { std::fs::read(&file).ok() };
+    let _ = match body {
+        Some(body) => {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body))
+        }
+        None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    };
+}
+
+/// A URL on which nothing listens.
+pub fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+pub fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
