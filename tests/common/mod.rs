@@ -170,3 +170,69 @@ pub fn stderr_of(output: &std::process::Output) -> String {
 pub fn stdout_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// One member of a hand-made tar archive (the tar crate refuses to write hostile ones).
+pub struct RawMember<'a> {
+    pub name: &'a str,
+    /// `b'0'` file, `b'5'` directory, `b'2'` symlink, `b'1'` hard link, `b'3'` char device.
+    pub kind: u8,
+    pub link: &'a str,
+    pub data: &'a [u8],
+    pub mode: u32,
+}
+
+impl<'a> RawMember<'a> {
+    pub fn file(name: &'a str, data: &'a [u8]) -> Self {
+        Self { name, kind: b'0', link: "", data, mode: 0o644 }
+    }
+    pub fn dir(name: &'a str) -> Self {
+        Self { name, kind: b'5', link: "", data: b"", mode: 0o755 }
+    }
+    pub fn symlink(name: &'a str, link: &'a str) -> Self {
+        Self { name, kind: b'2', link, data: b"", mode: 0o777 }
+    }
+    pub fn hard_link(name: &'a str, link: &'a str) -> Self {
+        Self { name, kind: b'1', link, data: b"", mode: 0o644 }
+    }
+}
+
+/// A ustar archive from raw members, names written as given.
+pub fn raw_tar(members: &[RawMember<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for member in members {
+        let mut header = [0u8; 512];
+        header[..member.name.len()].copy_from_slice(member.name.as_bytes());
+        let octal = |field: &mut [u8], value: u64| {
+            let text = format!("{:0width$o}\0", value, width = field.len() - 1);
+            field.copy_from_slice(text.as_bytes());
+        };
+        octal(&mut header[100..108], u64::from(member.mode));
+        octal(&mut header[108..116], 0);
+        octal(&mut header[116..124], 0);
+        octal(&mut header[124..136], member.data.len() as u64);
+        octal(&mut header[136..148], 1_600_000_000);
+        header[156] = member.kind;
+        header[157..157 + member.link.len()].copy_from_slice(member.link.as_bytes());
+        header[257..263].copy_from_slice(b"ustar\0");
+        header[263..265].copy_from_slice(b"00");
+        header[148..156].copy_from_slice(b"        ");
+        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(member.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+pub fn sha256_hex(path: &Path) -> String {
+    let output = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(output.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
