@@ -30,10 +30,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn home_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = explicit.filter(|dir| !dir.as_os_str().is_empty()) {
-        return Ok(std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?);
+        return std::path::absolute(&dir).with_context(|| format!("{}", dir.display()));
     }
     let user_home = std::env::var_os("HOME").filter(|home| !home.is_empty());
-    let Some(user_home) = user_home else { bail!("neither HIT_HOME nor HOME is set; say where the store lives with --home DIR") };
+    let Some(user_home) = user_home else {
+        bail!("neither HIT_HOME nor HOME is set; say where the store lives with --home DIR")
+    };
     Ok(PathBuf::from(user_home).join(".hit"))
 }
 
@@ -49,7 +51,9 @@ fn init_home(dir: &Path) -> Result<ExitCode> {
 fn read_spec(path: &Path) -> Result<BuildSpec> {
     let text = if path == Path::new("-") {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading the build spec from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the build spec from standard input")?;
         text
     } else {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
@@ -62,7 +66,11 @@ fn parse_id(text: &str) -> Result<ArtifactId> {
 }
 
 fn resolve(home: &Home, args: &ResolveArgs) -> Result<ExitCode> {
-    let id = if args.by_id { parse_id(&args.target)? } else { read_spec(Path::new(&args.target))?.id().clone() };
+    let id = if args.by_id {
+        parse_id(&args.target)?
+    } else {
+        read_spec(Path::new(&args.target))?.id().clone()
+    };
     match Store::for_home(home).resolve(&id)? {
         Some(path) => {
             println!("{}", path.display());

@@ -14,7 +14,10 @@ impl Reporter for TerminalReporter {
         let mut stderr = std::io::stderr().lock();
         let _ = match event {
             BuildEvent::WaitingForLock { id } => {
-                writeln!(stderr, "waiting for another hit process to finish building {id}")
+                writeln!(
+                    stderr,
+                    "waiting for another hit process to finish building {id}"
+                )
             }
             BuildEvent::Started { id, log } => {
                 if self.verbose {
@@ -33,7 +36,10 @@ impl Reporter for TerminalReporter {
 pub fn failure(failure: &BuildFailure) -> String {
     let mut out = format!("build of {} failed: {}\n", failure.id, failure.error);
     if !failure.log_tail.is_empty() {
-        out.push_str(&format!("last {} lines of the log:\n", failure.log_tail.len()));
+        out.push_str(&format!(
+            "last {} lines of the log:\n",
+            failure.log_tail.len()
+        ));
         for line in &failure.log_tail {
             out.push_str(&format!("  | {line}\n"));
         }

@@ -1,6 +1,8 @@
 //! `hit build` and `hit purge` with small shell-only specs: the store protocol, the build
 //! environment, the command language, failures, locks and crashes.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Env, shell_spec, stderr_of, stdout_of};
@@ -16,18 +18,38 @@ fn build_prints_the_path_last_and_a_rebuild_is_a_no_op() {
     let counter = env.path("runs");
     let spec = env.spec(
         "hello.json",
-        &shell_spec("hello", &format!("mkdir -p \\$ARTIFACT/bin && echo hi > \\$ARTIFACT/bin/hello && echo run >> {}", counter.display())),
+        &shell_spec(
+            "hello",
+            &format!(
+                "mkdir -p \\$ARTIFACT/bin && echo hi > \\$ARTIFACT/bin/hello && echo run >> {}",
+                counter.display()
+            ),
+        ),
     );
     let path = env.build_ok(&spec);
-    assert!(path.starts_with(env.home().join("bld/hello")), "{}", path.display());
+    assert!(
+        path.starts_with(env.home().join("bld/hello")),
+        "{}",
+        path.display()
+    );
     assert_eq!(path.file_name().unwrap().len(), 12);
-    assert_eq!(std::fs::read_to_string(path.join("bin/hello")).unwrap(), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(path.join("bin/hello")).unwrap(),
+        "hi\n"
+    );
 
     let again = env.hit().arg("build").arg(&spec).output().unwrap();
     assert!(again.status.success());
-    assert_eq!(stdout_of(&again).lines().last().unwrap(), path.display().to_string());
+    assert_eq!(
+        stdout_of(&again).lines().last().unwrap(),
+        path.display().to_string()
+    );
     assert!(stderr_of(&again).contains("already built"));
-    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "run\n", "the rebuild ran the build again");
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap(),
+        "run\n",
+        "the rebuild ran the build again"
+    );
 }
 
 #[test]
@@ -38,42 +60,82 @@ fn artifacts_are_read_only_and_carry_their_metadata() {
         "build": {"commands": [{"cmd": ["sh", "-c", "mkdir -p \\$ARTIFACT/lib && echo x > \\$ARTIFACT/lib/f && echo building-ro"]}]}
     }));
     let path = env.build_ok(&spec);
-    for file in ["lib/f", ".hit/build.json", ".hit/artifact.json", ".hit/build.log"] {
-        let mode = std::fs::metadata(path.join(file)).unwrap().permissions().mode();
+    for file in [
+        "lib/f",
+        ".hit/build.json",
+        ".hit/artifact.json",
+        ".hit/build.log",
+    ] {
+        let mode = std::fs::metadata(path.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o222, 0, "{file} is writable: {mode:o}");
     }
     for dir in ["", "lib", ".hit"] {
-        let mode = std::fs::metadata(path.join(dir)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(path.join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o222, 0, "dir {dir:?} is writable: {mode:o}");
     }
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path.join(".hit/artifact.json")).unwrap()).unwrap();
-    let id = stdout_of(&env.hit().arg("hash").arg(&spec).output().unwrap()).trim().to_owned();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.join(".hit/artifact.json")).unwrap())
+            .unwrap();
+    let id = stdout_of(&env.hit().arg("hash").arg(&spec).output().unwrap())
+        .trim()
+        .to_owned();
     assert_eq!(meta["id"], json!(id));
     assert_eq!(meta["version"], json!("2.0"));
-    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path.join(".hit/build.json")).unwrap()).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.join(".hit/build.json")).unwrap())
+            .unwrap();
     assert_eq!(stored["name"], json!("ro"));
     let log = std::fs::read_to_string(path.join(".hit/build.log")).unwrap();
-    assert!(log.contains("+ sh -c") && log.contains("building-ro"), "{log}");
+    assert!(
+        log.contains("+ sh -c") && log.contains("building-ro"),
+        "{log}"
+    );
     // Nothing of the build is left behind in the build dir.
-    assert_eq!(std::fs::read_dir(env.home().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(env.home().join("tmp")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
 fn the_environment_starts_empty_with_home_inside_the_build_dir() {
     let env = Env::new();
-    let spec = env.spec("envdump.json", &shell_spec("envdump", "env > \\$ARTIFACT/env; pwd > \\$ARTIFACT/pwd"));
+    let spec = env.spec(
+        "envdump.json",
+        &shell_spec("envdump", "env > \\$ARTIFACT/env; pwd > \\$ARTIFACT/pwd"),
+    );
     let path = env.build_ok(&spec);
     let dump = std::fs::read_to_string(path.join("env")).unwrap();
-    let mut names: Vec<&str> = dump.lines().filter_map(|line| line.split_once('=').map(|(name, _)| name)).collect();
+    let mut names: Vec<&str> = dump
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+        .collect();
     names.sort();
     // PWD and SHLVL are set by sh itself.
     names.retain(|name| !matches!(*name, "PWD" | "SHLVL" | "OLDPWD" | "_"));
     assert_eq!(names, ["ARTIFACT", "BUILD", "HOME", "PATH"], "{dump}");
-    let var = |name: &str| dump.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap().to_owned();
+    let var = |name: &str| {
+        dump.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_owned()
+    };
     let build = var("BUILD");
-    assert!(Path::new(&var("HOME")).starts_with(Path::new(&build).parent().unwrap()), "{dump}");
+    assert!(
+        Path::new(&var("HOME")).starts_with(Path::new(&build).parent().unwrap()),
+        "{dump}"
+    );
     assert_eq!(var("ARTIFACT"), path.display().to_string());
-    assert_eq!(std::fs::read_to_string(path.join("pwd")).unwrap().trim(), build);
+    assert_eq!(
+        std::fs::read_to_string(path.join("pwd")).unwrap().trim(),
+        build
+    );
     assert!(!dump.contains("HIT_HOME"), "host variables leaked: {dump}");
 }
 
@@ -82,13 +144,27 @@ fn the_config_whitelist_passes_host_variables() {
     let env = Env::new();
     env.hit().arg("init-home").assert().success();
     let config = env.home().join("config.yaml");
-    let text = std::fs::read_to_string(&config).unwrap().replace("  - PATH\n", "  - PATH\n  - HIT_TEST_FLAVOUR\n");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("  - PATH\n", "  - PATH\n  - HIT_TEST_FLAVOUR\n");
     std::fs::write(&config, text).unwrap();
-    let spec = env.spec("wl.json", &shell_spec("wl", "echo \\$HIT_TEST_FLAVOUR > \\$ARTIFACT/flavour"));
-    let output = env.hit().arg("build").arg(&spec).env("HIT_TEST_FLAVOUR", "mint").output().unwrap();
+    let spec = env.spec(
+        "wl.json",
+        &shell_spec("wl", "echo \\$HIT_TEST_FLAVOUR > \\$ARTIFACT/flavour"),
+    );
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&spec)
+        .env("HIT_TEST_FLAVOUR", "mint")
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     let path = stdout_of(&output).lines().last().unwrap().to_owned();
-    assert_eq!(std::fs::read_to_string(Path::new(&path).join("flavour")).unwrap(), "mint\n");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&path).join("flavour")).unwrap(),
+        "mint\n"
+    );
 }
 
 #[test]
@@ -133,22 +209,37 @@ fn command_language_scopes_variables_paths_flags_inputs_and_capture() {
 #[test]
 fn unknown_variables_and_missing_programs_fail_the_build_clearly() {
     let env = Env::new();
-    let spec = env.spec("unk.json", &json!({"name": "unk", "build": {"commands": [{"cmd": ["echo", "$NOT_SET"]}]}}));
+    let spec = env.spec(
+        "unk.json",
+        &json!({"name": "unk", "build": {"commands": [{"cmd": ["echo", "$NOT_SET"]}]}}),
+    );
     env.hit()
         .arg("build")
         .arg(&spec)
         .assert()
         .failure()
-        .stderr(predicate::str::contains("build.commands[0]: unknown variable $NOT_SET"));
+        .stderr(predicate::str::contains(
+            "build.commands[0]: unknown variable $NOT_SET",
+        ));
     let spec = env.spec("nf.json", &json!({"name": "nf", "build": {"commands": [{"commands": [{"cmd": ["no-such-program-xyz"]}]}]}}));
     env.hit()
         .arg("build")
         .arg(&spec)
         .assert()
         .failure()
-        .stderr(predicate::str::contains("build.commands[0].commands[0]: command not found: \"no-such-program-xyz\""));
-    let spec = env.spec("cd.json", &json!({"name": "cd", "build": {"commands": [{"chdir": "nowhere"}]}}));
-    env.hit().arg("build").arg(&spec).assert().failure().stderr(predicate::str::contains("cannot change directory"));
+        .stderr(predicate::str::contains(
+            "build.commands[0].commands[0]: command not found: \"no-such-program-xyz\"",
+        ));
+    let spec = env.spec(
+        "cd.json",
+        &json!({"name": "cd", "build": {"commands": [{"chdir": "nowhere"}]}}),
+    );
+    env.hit()
+        .arg("build")
+        .arg(&spec)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot change directory"));
 }
 
 #[test]
@@ -156,29 +247,51 @@ fn a_failed_build_reports_the_log_tail_and_keeps_the_build_dir() {
     let env = Env::new();
     let spec = env.spec(
         "fails.json",
-        &shell_spec("fails", "for i in \\$(seq 1 30); do echo line-\\$i; done; echo to-stderr >&2; exit 3"),
+        &shell_spec(
+            "fails",
+            "for i in \\$(seq 1 30); do echo line-\\$i; done; echo to-stderr >&2; exit 3",
+        ),
     );
     let output = env.hit().arg("build").arg(&spec).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = stderr_of(&output);
     assert!(stderr.contains("build of fails/"), "{stderr}");
     assert!(stderr.contains("exited with status 3"), "{stderr}");
-    assert!(stderr.contains("line-30") && stderr.contains("to-stderr"), "{stderr}");
-    assert!(!stderr.contains("line-5\n"), "more than the last lines: {stderr}");
-    let log = stderr.lines().find_map(|l| l.strip_prefix("full log:  ")).unwrap();
-    let build_dir = stderr.lines().find_map(|l| l.strip_prefix("build dir: ")).unwrap();
+    assert!(
+        stderr.contains("line-30") && stderr.contains("to-stderr"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("line-5\n"),
+        "more than the last lines: {stderr}"
+    );
+    let log = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("full log:  "))
+        .unwrap();
+    let build_dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("build dir: "))
+        .unwrap();
     assert!(std::fs::read_to_string(log).unwrap().contains("line-1\n"));
     assert!(Path::new(build_dir).join("build").is_dir());
     // No artifact, and no claim left behind.
     env.hit().arg("resolve").arg(&spec).assert().code(1);
-    assert_eq!(std::fs::read_dir(env.home().join("bld/fails")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(env.home().join("bld/fails"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
 fn imports_are_visible_and_must_be_built_first() {
     let env = Env::new();
     let dep = env.spec("dep.json", &shell_spec("dep", "mkdir -p \\$ARTIFACT/bin && printf '#!/bin/sh\\necho from-dep\\n' > \\$ARTIFACT/bin/dep-tool && chmod +x \\$ARTIFACT/bin/dep-tool"));
-    let dep_id = stdout_of(&env.hit().arg("hash").arg(&dep).output().unwrap()).trim().to_owned();
+    let dep_id = stdout_of(&env.hit().arg("hash").arg(&dep).output().unwrap())
+        .trim()
+        .to_owned();
     let app = env.spec("app.json", &json!({
         "name": "app",
         "build": {
@@ -191,12 +304,23 @@ fn imports_are_visible_and_must_be_built_first() {
         .arg(&app)
         .assert()
         .failure()
-        .stderr(predicate::str::contains(format!("import {dep_id} is not built")));
+        .stderr(predicate::str::contains(format!(
+            "import {dep_id} is not built"
+        )));
     let dep_path = env.build_ok(&dep);
     let app_path = env.build_ok(&app);
-    assert_eq!(std::fs::read_to_string(app_path.join("dep")).unwrap(), format!("{} {dep_id}\n", dep_path.display()));
-    assert_eq!(std::fs::read_to_string(app_path.join("tool")).unwrap(), "from-dep\n");
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(app_path.join(".hit/artifact.json")).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(app_path.join("dep")).unwrap(),
+        format!("{} {dep_id}\n", dep_path.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(app_path.join("tool")).unwrap(),
+        "from-dep\n"
+    );
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(app_path.join(".hit/artifact.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta["dependencies"], json!([dep_id]));
 }
 
@@ -207,12 +331,22 @@ fn purge_removes_one_artifact() {
     let b = env.spec("b.json", &shell_spec("b", "echo b > \\$ARTIFACT/b"));
     let path_a = env.build_ok(&a);
     let path_b = env.build_ok(&b);
-    let id_a = stdout_of(&env.hit().arg("hash").arg(&a).output().unwrap()).trim().to_owned();
-    env.hit().args(["purge", &id_a]).assert().success().stdout(predicate::str::contains("removed"));
+    let id_a = stdout_of(&env.hit().arg("hash").arg(&a).output().unwrap())
+        .trim()
+        .to_owned();
+    env.hit()
+        .args(["purge", &id_a])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("removed"));
     assert!(!path_a.exists());
     assert!(path_b.join("b").exists());
     env.hit().arg("resolve").arg(&a).assert().code(1);
-    env.hit().args(["purge", &id_a]).assert().code(1).stderr(predicate::str::contains("not in the store"));
+    env.hit()
+        .args(["purge", &id_a])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not in the store"));
     assert_eq!(env.build_ok(&a), path_a);
 }
 
@@ -222,11 +356,25 @@ fn two_processes_building_the_same_id_build_it_once() {
     let counter = env.path("count");
     let spec = env.spec(
         "slow.json",
-        &shell_spec("slow", &format!("echo built >> {}; sleep 1; echo done > \\$ARTIFACT/done", counter.display())),
+        &shell_spec(
+            "slow",
+            &format!(
+                "echo built >> {}; sleep 1; echo done > \\$ARTIFACT/done",
+                counter.display()
+            ),
+        ),
     );
     let first = env.std_hit().arg("build").arg(&spec).output();
     let children: Vec<_> = (0..3)
-        .map(|_| env.std_hit().arg("build").arg(&spec).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            env.std_hit()
+                .arg("build")
+                .arg(&spec)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let first = first.unwrap();
     assert!(first.status.success(), "{}", stderr_of(&first));
@@ -247,18 +395,37 @@ fn concurrent_builders_wait_for_each_other() {
     let counter = env.path("count");
     let spec = env.spec(
         "slow.json",
-        &shell_spec("slow", &format!("echo built >> {}; sleep 2; echo done > \\$ARTIFACT/done", counter.display())),
+        &shell_spec(
+            "slow",
+            &format!(
+                "echo built >> {}; sleep 2; echo done > \\$ARTIFACT/done",
+                counter.display()
+            ),
+        ),
     );
-    let first = env.std_hit().arg("build").arg(&spec).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let first = env
+        .std_hit()
+        .arg("build")
+        .arg(&spec)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until the first one is building, then start the second.
     let started = Instant::now();
     while !counter.exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the first build never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first build never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let second = env.std_hit().arg("build").arg(&spec).output().unwrap();
     assert!(second.status.success());
-    assert!(stderr_of(&second).contains("waiting for another hit process"), "{}", stderr_of(&second));
+    assert!(
+        stderr_of(&second).contains("waiting for another hit process"),
+        "{}",
+        stderr_of(&second)
+    );
     assert!(first.wait_with_output().unwrap().status.success());
     assert_eq!(std::fs::read_to_string(&counter).unwrap(), "built\n");
 }
@@ -281,22 +448,44 @@ fn kill_9_during_a_build_leaves_no_artifact_and_the_next_build_works() {
         ),
     );
     use std::os::unix::process::CommandExt;
-    let mut child = env.std_hit().arg("build").arg(&spec).process_group(0).spawn().unwrap();
+    let mut child = env
+        .std_hit()
+        .arg("build")
+        .arg(&spec)
+        .process_group(0)
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while !started_flag.exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the build never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the build never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Kill hit and everything it started, as a crash would.
-    std::process::Command::new("kill").args(["-9", "--", &format!("-{}", child.id())]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
     child.wait().unwrap();
 
-    env.hit().arg("resolve").arg(&spec).assert().code(1).stdout("(not built)\n");
+    env.hit()
+        .arg("resolve")
+        .arg(&spec)
+        .assert()
+        .code(1)
+        .stdout("(not built)\n");
     std::fs::remove_file(&marker).unwrap();
     let path = env.build_ok(&spec);
-    assert_eq!(std::fs::read_to_string(path.join("whole")).unwrap(), "whole\n");
+    assert_eq!(
+        std::fs::read_to_string(path.join("whole")).unwrap(),
+        "whole\n"
+    );
     assert!(std::fs::symlink_metadata(&path).unwrap().is_dir());
-    let entries: Vec<_> = std::fs::read_dir(env.home().join("bld/crash")).unwrap().collect();
+    let entries: Vec<_> = std::fs::read_dir(env.home().join("bld/crash"))
+        .unwrap()
+        .collect();
     assert_eq!(entries.len(), 1, "a stale claim was left: {entries:?}");
 }
 
@@ -309,8 +498,16 @@ fn verbose_streams_the_build_log() {
         .arg(&spec)
         .assert()
         .success()
-        .stderr(predicate::str::contains("streaming-output").and(predicate::str::contains("+ sh -c")));
+        .stderr(
+            predicate::str::contains("streaming-output").and(predicate::str::contains("+ sh -c")),
+        );
     let quiet = Env::new();
     let spec = quiet.spec("loud.json", &shell_spec("loud", "echo streaming-output"));
-    quiet.hit().arg("build").arg(&spec).assert().success().stderr(predicate::str::contains("streaming-output").not());
+    quiet
+        .hit()
+        .arg("build")
+        .arg(&spec)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("streaming-output").not());
 }

@@ -1,9 +1,14 @@
 //! `hit fetch` and `hit unpack`, and sources in builds: real HTTP, mirrors and their
 //! fallbacks, every archive format, hostile archives, git and inline files.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
-use common::{Env, HttpServer, RawMember, dead_url, gzip, hashed_mirror, mirror_dir, mirror_manifest, raw_tar, stderr_of, stdout_of};
+use common::{
+    Env, HttpServer, RawMember, dead_url, gzip, hashed_mirror, mirror_dir, mirror_manifest,
+    raw_tar, stderr_of, stdout_of,
+};
 use predicates::prelude::*;
 use serde_json::json;
 use std::io::Write;
@@ -21,13 +26,27 @@ fn fetch_over_http_stores_the_file_by_hash() {
     let env = Env::new();
     let server = HttpServer::serve(&mirror_dir());
     let url = format!("{}/{LUA}", server.url);
-    env.hit().args(["fetch", &url]).assert().success().stdout(format!("{}\n", lua_key()));
+    env.hit()
+        .args(["fetch", &url])
+        .assert()
+        .success()
+        .stdout(format!("{}\n", lua_key()));
     let cached = env.home().join("src/sha256").join(&mirror_manifest()[LUA]);
-    assert_eq!(std::fs::read(&cached).unwrap(), std::fs::read(mirror_dir().join(LUA)).unwrap());
-    assert_eq!(std::fs::metadata(&cached).unwrap().permissions().mode() & 0o222, 0);
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(mirror_dir().join(LUA)).unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(&cached).unwrap().permissions().mode() & 0o222,
+        0
+    );
     // With the right key it is already there: no second download.
     let before = server.requests.lock().unwrap().len();
-    env.hit().args(["fetch", &url, &lua_key()]).assert().success().stdout(format!("{}\n", lua_key()));
+    env.hit()
+        .args(["fetch", &url, &lua_key()])
+        .assert()
+        .success()
+        .stdout(format!("{}\n", lua_key()));
     assert_eq!(server.requests.lock().unwrap().len(), before);
 }
 
@@ -40,7 +59,12 @@ fn fetch_with_a_wrong_key_stores_nothing() {
     let output = env.hit().args(["fetch", &url, &wrong]).output().unwrap();
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
-    assert!(stderr.contains(&lua_key()) && stderr.contains("not sha256:000") && stderr.contains("nothing was stored"), "{stderr}");
+    assert!(
+        stderr.contains(&lua_key())
+            && stderr.contains("not sha256:000")
+            && stderr.contains("nothing was stored"),
+        "{stderr}"
+    );
     let stored: Vec<_> = ["sha256", "b32", "tmp"]
         .iter()
         .filter_map(|d| std::fs::read_dir(env.home().join("src").join(d)).ok())
@@ -62,7 +86,10 @@ fn mirrors_are_tried_by_hash_before_the_url() {
     env.with_mirrors(&[&dead_url(), &hashed.url]);
     // The URL is dead: only the mirror can serve it.
     let url = format!("{}/{LUA}", dead_url());
-    env.hit().args(["fetch", &url, &lua_key()]).assert().success();
+    env.hit()
+        .args(["fetch", &url, &lua_key()])
+        .assert()
+        .success();
     assert!(hashed.requested(&format!("/sha256/{}", mirror_manifest()[LUA])));
 }
 
@@ -74,7 +101,10 @@ fn a_miss_on_a_mirror_falls_back_to_the_url() {
     let upstream = HttpServer::serve(&mirror_dir());
     env.with_mirrors(&[&empty.url]);
     let url = format!("{}/{LUA}", upstream.url);
-    env.hit().args(["fetch", &url, &lua_key()]).assert().success();
+    env.hit()
+        .args(["fetch", &url, &lua_key()])
+        .assert()
+        .success();
     assert!(empty.requested(&format!("/sha256/{}", mirror_manifest()[LUA])));
     assert!(upstream.requested(&format!("/{LUA}")));
 }
@@ -84,7 +114,10 @@ fn a_flat_mirror_directory_serves_files_by_name() {
     let env = Env::new();
     env.with_mirrors(&[mirror_dir().to_str().unwrap()]);
     let url = format!("https://www.lua.org/ftp/{LUA}");
-    env.hit().args(["fetch", &url, &lua_key()]).assert().success();
+    env.hit()
+        .args(["fetch", &url, &lua_key()])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -93,12 +126,25 @@ fn when_everything_fails_the_error_lists_every_attempt() {
     let dead_mirror = dead_url();
     env.with_mirrors(&[&dead_mirror]);
     let url = format!("{}/{LUA}", dead_url());
-    let output = env.hit().args(["fetch", &url, &lua_key()]).output().unwrap();
+    let output = env
+        .hit()
+        .args(["fetch", &url, &lua_key()])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
-    assert!(stderr.contains(&format!("cannot fetch {}", lua_key())), "{stderr}");
-    assert!(stderr.contains(&format!("mirror {dead_mirror}/sha256/")), "{stderr}");
-    assert!(stderr.contains(&format!("mirror {dead_mirror}/{LUA}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot fetch {}", lua_key())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("mirror {dead_mirror}/sha256/")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("mirror {dead_mirror}/{LUA}")),
+        "{stderr}"
+    );
     assert!(stderr.contains(&format!("- {url}: ")), "{stderr}");
     assert!(stderr.to_lowercase().contains("connect"), "{stderr}");
 }
@@ -120,7 +166,9 @@ fn sample_archives(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let mut link = tar::Header::new_gnu();
     link.set_entry_type(tar::EntryType::Symlink);
     link.set_size(0);
-    builder.append_link(&mut link, "pkg-1.0/link", "a.txt").unwrap();
+    builder
+        .append_link(&mut link, "pkg-1.0/link", "a.txt")
+        .unwrap();
     let tar_bytes = builder.into_inner().unwrap();
 
     let mut out = Vec::new();
@@ -137,14 +185,23 @@ fn sample_archives(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
     xz.write_all(&tar_bytes).unwrap();
     write("pkg.tar.xz", xz.finish().unwrap());
-    write("pkg.tar.zst", ruzstd::encoding::compress_to_vec(&tar_bytes[..], ruzstd::encoding::CompressionLevel::Fastest));
+    write(
+        "pkg.tar.zst",
+        ruzstd::encoding::compress_to_vec(
+            &tar_bytes[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ),
+    );
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
-    zip.start_file("pkg-1.0/a.txt", options.unix_permissions(0o644)).unwrap();
+    zip.start_file("pkg-1.0/a.txt", options.unix_permissions(0o644))
+        .unwrap();
     zip.write_all(b"alpha\n").unwrap();
-    zip.start_file("pkg-1.0/sub/b.txt", options.unix_permissions(0o644)).unwrap();
+    zip.start_file("pkg-1.0/sub/b.txt", options.unix_permissions(0o644))
+        .unwrap();
     zip.write_all(b"beta\n").unwrap();
-    zip.start_file("pkg-1.0/run.sh", options.unix_permissions(0o755)).unwrap();
+    zip.start_file("pkg-1.0/run.sh", options.unix_permissions(0o755))
+        .unwrap();
     zip.write_all(b"#!/bin/sh\n").unwrap();
     zip.add_symlink("pkg-1.0/link", "a.txt", options).unwrap();
     write("pkg.zip", zip.finish().unwrap().into_inner());
@@ -155,24 +212,67 @@ fn sample_archives(dir: &Path) -> Vec<(&'static str, PathBuf)> {
 fn every_archive_format_unpacks_with_the_common_directory_stripped() {
     let env = Env::new();
     for (name, path) in sample_archives(env.dir.path()) {
-        let key = stdout_of(&env.hit().arg("fetch").arg(&path).output().unwrap()).trim().to_owned();
+        let key = stdout_of(&env.hit().arg("fetch").arg(&path).output().unwrap())
+            .trim()
+            .to_owned();
         assert!(key.starts_with("sha256:"), "{name}: {key}");
         let target = env.path(&format!("out-{name}"));
-        env.hit().args(["unpack", &key]).arg(&target).assert().success();
-        assert_eq!(std::fs::read_to_string(target.join("a.txt")).unwrap(), "alpha\n", "{name}");
-        assert_eq!(std::fs::read_to_string(target.join("sub/b.txt")).unwrap(), "beta\n", "{name}");
-        let mode = std::fs::metadata(target.join("run.sh")).unwrap().permissions().mode();
+        env.hit()
+            .args(["unpack", &key])
+            .arg(&target)
+            .assert()
+            .success();
+        assert_eq!(
+            std::fs::read_to_string(target.join("a.txt")).unwrap(),
+            "alpha\n",
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("sub/b.txt")).unwrap(),
+            "beta\n",
+            "{name}"
+        );
+        let mode = std::fs::metadata(target.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111, "{name}: run.sh lost its exec bits");
-        assert_eq!(std::fs::read_link(target.join("link")).unwrap(), Path::new("a.txt"), "{name}");
+        assert_eq!(
+            std::fs::read_link(target.join("link")).unwrap(),
+            Path::new("a.txt"),
+            "{name}"
+        );
         if name.starts_with("pkg.tar") {
-            let mtime = std::fs::metadata(target.join("a.txt")).unwrap().modified().unwrap();
-            assert_eq!(mtime.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 1_500_000_000, "{name}");
+            let mtime = std::fs::metadata(target.join("a.txt"))
+                .unwrap()
+                .modified()
+                .unwrap();
+            assert_eq!(
+                mtime
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+                1_500_000_000,
+                "{name}"
+            );
         }
         let kept = env.path(&format!("kept-{name}"));
-        env.hit().args(["unpack", "--strip", "0", &key]).arg(&kept).assert().success();
+        env.hit()
+            .args(["unpack", "--strip", "0", &key])
+            .arg(&kept)
+            .assert()
+            .success();
         assert!(kept.join("pkg-1.0/a.txt").is_file(), "{name}");
-        let names: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert!(!names.iter().any(|n| n.to_string_lossy().starts_with(".hit-unpack")), "{names:?}");
+        let names: Vec<_> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.to_string_lossy().starts_with(".hit-unpack")),
+            "{names:?}"
+        );
     }
 }
 
@@ -180,28 +280,106 @@ fn every_archive_format_unpacks_with_the_common_directory_stripped() {
 fn real_upstream_tarballs_unpack() {
     let env = Env::new();
     for file in [LUA, "zlib-1.2.13.dfsg.tar.bz2", "xz-5.4.1.tar.xz"] {
-        let key = stdout_of(&env.hit().arg("fetch").arg(mirror_dir().join(file)).output().unwrap()).trim().to_owned();
+        let key = stdout_of(
+            &env.hit()
+                .arg("fetch")
+                .arg(mirror_dir().join(file))
+                .output()
+                .unwrap(),
+        )
+        .trim()
+        .to_owned();
         let target = env.path(file);
-        env.hit().args(["unpack", &key]).arg(&target).assert().success();
-        assert!(target.join("README").is_file() || target.join("README.md").is_file(), "{file}");
+        env.hit()
+            .args(["unpack", &key])
+            .arg(&target)
+            .assert()
+            .success();
+        assert!(
+            target.join("README").is_file() || target.join("README.md").is_file(),
+            "{file}"
+        );
     }
 }
 
 #[test]
 fn hostile_archives_are_refused_and_nothing_escapes() {
     let cases: Vec<(&str, Vec<RawMember<'_>>, &str)> = vec![
-        ("dotdot", vec![RawMember::file("ok.txt", b"x"), RawMember::file("../evil", b"x")], "\"../evil\""),
-        ("deep-dotdot", vec![RawMember::file("a/../../evil", b"x")], "path contains `..`"),
-        ("absolute", vec![RawMember::file("/tmp/hit-evil-absolute", b"x")], "absolute path"),
-        ("symlink-out", vec![RawMember::symlink("up", "../../outside")], "points outside the target"),
-        ("symlink-abs", vec![RawMember::symlink("etc", "/etc")], "points outside the target"),
-        ("symlink-nested-out", vec![RawMember::dir("d"), RawMember::symlink("d/up", "../..")], "points outside"),
-        ("through-symlink", vec![RawMember::symlink("here", "."), RawMember::file("here/evil", b"x")], "written through the symlink"),
-        ("symlink-chain", vec![RawMember::symlink("a", "."), RawMember::symlink("a/b", "..")], "through the symlink"),
-        ("hardlink-out", vec![RawMember::hard_link("h", "../../etc/passwd")], "hard link"),
-        ("hardlink-abs", vec![RawMember::hard_link("h", "/etc/passwd")], "hard link"),
-        ("hardlink-missing", vec![RawMember::hard_link("h", "nothing-here")], "does not name an unpacked file"),
-        ("device", vec![RawMember { name: "dev", kind: b'3', link: "", data: b"", mode: 0o644 }], "devices"),
+        (
+            "dotdot",
+            vec![
+                RawMember::file("ok.txt", b"x"),
+                RawMember::file("../evil", b"x"),
+            ],
+            "\"../evil\"",
+        ),
+        (
+            "deep-dotdot",
+            vec![RawMember::file("a/../../evil", b"x")],
+            "path contains `..`",
+        ),
+        (
+            "absolute",
+            vec![RawMember::file("/tmp/hit-evil-absolute", b"x")],
+            "absolute path",
+        ),
+        (
+            "symlink-out",
+            vec![RawMember::symlink("up", "../../outside")],
+            "points outside the target",
+        ),
+        (
+            "symlink-abs",
+            vec![RawMember::symlink("etc", "/etc")],
+            "points outside the target",
+        ),
+        (
+            "symlink-nested-out",
+            vec![RawMember::dir("d"), RawMember::symlink("d/up", "../..")],
+            "points outside",
+        ),
+        (
+            "through-symlink",
+            vec![
+                RawMember::symlink("here", "."),
+                RawMember::file("here/evil", b"x"),
+            ],
+            "written through the symlink",
+        ),
+        (
+            "symlink-chain",
+            vec![
+                RawMember::symlink("a", "."),
+                RawMember::symlink("a/b", ".."),
+            ],
+            "through the symlink",
+        ),
+        (
+            "hardlink-out",
+            vec![RawMember::hard_link("h", "../../etc/passwd")],
+            "hard link",
+        ),
+        (
+            "hardlink-abs",
+            vec![RawMember::hard_link("h", "/etc/passwd")],
+            "hard link",
+        ),
+        (
+            "hardlink-missing",
+            vec![RawMember::hard_link("h", "nothing-here")],
+            "does not name an unpacked file",
+        ),
+        (
+            "device",
+            vec![RawMember {
+                name: "dev",
+                kind: b'3',
+                link: "",
+                data: b"",
+                mode: 0o644,
+            }],
+            "devices",
+        ),
     ];
     let env = Env::new();
     for (name, members, expected) in cases {
@@ -210,16 +388,33 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
         std::fs::create_dir_all(&target).unwrap();
         let archive = sandbox.join("evil.tar.gz");
         std::fs::write(&archive, gzip(&raw_tar(&members))).unwrap();
-        let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap()).trim().to_owned();
-        let output = env.hit().args(["unpack", &key]).arg(&target).output().unwrap();
+        let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
+            .trim()
+            .to_owned();
+        let output = env
+            .hit()
+            .args(["unpack", &key])
+            .arg(&target)
+            .output()
+            .unwrap();
         let stderr = stderr_of(&output);
         assert!(!output.status.success(), "{name}: unpacked");
-        assert!(stderr.contains("refusing archive member") && stderr.contains(expected), "{name}: {stderr}");
+        assert!(
+            stderr.contains("refusing archive member") && stderr.contains(expected),
+            "{name}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
         let left: Vec<_> = std::fs::read_dir(&target).unwrap().collect();
         assert!(left.is_empty(), "{name}: target not empty: {left:?}");
-        let around: Vec<_> = std::fs::read_dir(&sandbox).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(around.len(), 2, "{name}: wrote next to the target: {around:?}");
+        let around: Vec<_> = std::fs::read_dir(&sandbox)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            around.len(),
+            2,
+            "{name}: wrote next to the target: {around:?}"
+        );
     }
     assert!(!Path::new("/tmp/hit-evil-absolute").exists());
 }
@@ -229,7 +424,9 @@ fn corrupt_cache_entries_and_non_archives_are_errors() {
     let env = Env::new();
     let junk = env.path("junk.tar.gz");
     std::fs::write(&junk, b"this is not an archive").unwrap();
-    let key = stdout_of(&env.hit().arg("fetch").arg(&junk).output().unwrap()).trim().to_owned();
+    let key = stdout_of(&env.hit().arg("fetch").arg(&junk).output().unwrap())
+        .trim()
+        .to_owned();
     env.hit()
         .args(["unpack", &key, "out"])
         .assert()
@@ -239,15 +436,36 @@ fn corrupt_cache_entries_and_non_archives_are_errors() {
     let good = std::fs::read(mirror_dir().join(LUA)).unwrap();
     let cut = env.path("cut.tar.gz");
     std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
-    let key = stdout_of(&env.hit().arg("fetch").arg(&cut).output().unwrap()).trim().to_owned();
-    env.hit().args(["unpack", &key, "cut-out"]).assert().failure().stderr(predicate::str::contains("corrupt"));
+    let key = stdout_of(&env.hit().arg("fetch").arg(&cut).output().unwrap())
+        .trim()
+        .to_owned();
+    env.hit()
+        .args(["unpack", &key, "cut-out"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("corrupt"));
     assert_eq!(std::fs::read_dir(env.path("cut-out")).unwrap().count(), 0);
     // A cache file changed behind hit's back is caught before unpacking.
-    let key = stdout_of(&env.hit().arg("fetch").arg(mirror_dir().join(LUA)).output().unwrap()).trim().to_owned();
-    let cached = env.home().join("src/sha256").join(key.trim_start_matches("sha256:"));
+    let key = stdout_of(
+        &env.hit()
+            .arg("fetch")
+            .arg(mirror_dir().join(LUA))
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    let cached = env
+        .home()
+        .join("src/sha256")
+        .join(key.trim_start_matches("sha256:"));
     std::fs::set_permissions(&cached, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&cached, gzip(b"tampered")).unwrap();
-    env.hit().args(["unpack", &key, "t-out"]).assert().failure().stderr(predicate::str::contains("is corrupt"));
+    env.hit()
+        .args(["unpack", &key, "t-out"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is corrupt"));
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -260,7 +478,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.org")
         .output()
         .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", stderr_of(&output));
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        stderr_of(&output)
+    );
     stdout_of(&output).trim().to_owned()
 }
 
@@ -280,31 +502,55 @@ fn git_sources_build_by_commit() {
 
     // Without a key, fetch takes HEAD.
     let head = git(&repo, &["rev-parse", "HEAD"]);
-    env.hit().args(["fetch", &url]).assert().success().stdout(format!("git:{head}\n"));
+    env.hit()
+        .args(["fetch", &url])
+        .assert()
+        .success()
+        .stdout(format!("git:{head}\n"));
 
-    let spec = env.spec("from-git.json", &json!({
-        "name": "from-git",
-        "sources": [{"key": format!("git:{first}"), "url": url, "target": "tree"}],
-        "build": {"commands": [{"cmd": ["cp", "tree/src/hello.txt", "$ARTIFACT/"]}]}
-    }));
+    let spec = env.spec(
+        "from-git.json",
+        &json!({
+            "name": "from-git",
+            "sources": [{"key": format!("git:{first}"), "url": url, "target": "tree"}],
+            "build": {"commands": [{"cmd": ["cp", "tree/src/hello.txt", "$ARTIFACT/"]}]}
+        }),
+    );
     let path = env.build_ok(&spec);
-    assert_eq!(std::fs::read_to_string(path.join("hello.txt")).unwrap(), "version one\n");
+    assert_eq!(
+        std::fs::read_to_string(path.join("hello.txt")).unwrap(),
+        "version one\n"
+    );
     assert!(env.home().join("src/git/project.git").is_dir());
 
-    let missing = env.spec("missing.json", &json!({
-        "name": "missing",
-        "sources": [{"key": format!("git:{}", "1".repeat(40)), "url": url}],
-        "build": {"commands": []}
-    }));
-    env.hit().arg("build").arg(&missing).assert().failure().stderr(predicate::str::contains("has no commit 1111"));
+    let missing = env.spec(
+        "missing.json",
+        &json!({
+            "name": "missing",
+            "sources": [{"key": format!("git:{}", "1".repeat(40)), "url": url}],
+            "build": {"commands": []}
+        }),
+    );
+    env.hit()
+        .arg("build")
+        .arg(&missing)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("has no commit 1111"));
 }
 
 #[test]
 fn inline_files_are_checked_against_their_key() {
     let env = Env::new();
     let files = std::collections::BTreeMap::from([
-        ("patches/fix.patch".to_string(), "--- a\n+++ b\n".to_string()),
-        ("build.sh".to_string(), "echo from-pack > \"$1/out\"\n".to_string()),
+        (
+            "patches/fix.patch".to_string(),
+            "--- a\n+++ b\n".to_string(),
+        ),
+        (
+            "build.sh".to_string(),
+            "echo from-pack > \"$1/out\"\n".to_string(),
+        ),
     ]);
     let digest = hit_engine::source::pack_digest(&hit_engine::source::pack(&files));
     let spec = |key: &str| {
@@ -316,7 +562,10 @@ fn inline_files_are_checked_against_their_key() {
     };
     let good = env.spec("packed.json", &spec(&format!("files:{digest}")));
     let path = env.build_ok(&good);
-    assert_eq!(std::fs::read_to_string(path.join("out")).unwrap(), "from-pack\n");
+    assert_eq!(
+        std::fs::read_to_string(path.join("out")).unwrap(),
+        "from-pack\n"
+    );
     assert!(path.join("fix.patch").is_file());
     assert!(env.home().join("src/files").join(&digest).is_file());
 

@@ -1,5 +1,7 @@
 //! `hit init-home`, `hit hash`, `hit resolve`: specs, ids and errors through the binary.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Env, stderr_of, stdout_of};
@@ -9,8 +11,16 @@ use serde_json::json;
 #[test]
 fn hash_prints_hashdists_golden_id() {
     let env = Env::new();
-    let spec = env.spec("foo.json", &json!({"name": "fooname", "build": {"commands": []}}));
-    env.hit().arg("hash").arg(&spec).assert().success().stdout("fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn\n");
+    let spec = env.spec(
+        "foo.json",
+        &json!({"name": "fooname", "build": {"commands": []}}),
+    );
+    env.hit()
+        .arg("hash")
+        .arg(&spec)
+        .assert()
+        .success()
+        .stdout("fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn\n");
     // Standard input works too, and whitespace and key order do not matter.
     env.hit()
         .args(["hash", "-"])
@@ -24,17 +34,32 @@ fn hash_prints_hashdists_golden_id() {
 fn bad_specs_get_errors_naming_file_and_field() {
     let env = Env::new();
     let cases = [
-        (json!({"name": "a", "build": {}, "sorces": []}), "$.sorces: unknown field"),
-        (json!({"name": "a b", "build": {}}), "$.name: invalid package name \"a b\""),
-        (json!({"name": "a", "build": {"commands": [{"cmd": ["x"], "value": 1.5}]}}), "$.build.commands[0].value: unknown field"),
-        (json!({"name": "a", "build": {"commands": [{"cmd": ["x"], "nohash_y": 1, "inputs": [{"json": 0.1}]}]}}), "floating-point"),
+        (
+            json!({"name": "a", "build": {}, "sorces": []}),
+            "$.sorces: unknown field",
+        ),
+        (
+            json!({"name": "a b", "build": {}}),
+            "$.name: invalid package name \"a b\"",
+        ),
+        (
+            json!({"name": "a", "build": {"commands": [{"cmd": ["x"], "value": 1.5}]}}),
+            "$.build.commands[0].value: unknown field",
+        ),
+        (
+            json!({"name": "a", "build": {"commands": [{"cmd": ["x"], "nohash_y": 1, "inputs": [{"json": 0.1}]}]}}),
+            "floating-point",
+        ),
     ];
     for (spec, expected) in cases {
         let path = env.spec("bad.json", &spec);
         let output = env.hit().arg("hash").arg(&path).output().unwrap();
         assert!(!output.status.success());
         let stderr = stderr_of(&output);
-        assert!(stderr.contains("bad.json") && stderr.contains(expected), "{spec}: {stderr}");
+        assert!(
+            stderr.contains("bad.json") && stderr.contains(expected),
+            "{spec}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     std::fs::write(env.path("broken.json"), "{\"name\": \"a\",\n \"build\": }").unwrap();
@@ -42,25 +67,50 @@ fn bad_specs_get_errors_naming_file_and_field() {
         .args(["hash", "broken.json"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("broken.json: invalid JSON").and(predicate::str::contains("line 2")));
-    env.hit().args(["hash", "missing.json"]).assert().failure().stderr(predicate::str::contains("cannot read missing.json"));
+        .stderr(
+            predicate::str::contains("broken.json: invalid JSON")
+                .and(predicate::str::contains("line 2")),
+        );
+    env.hit()
+        .args(["hash", "missing.json"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot read missing.json"));
 }
 
 #[test]
 fn init_home_writes_a_config_and_other_commands_create_the_home_too() {
     let env = Env::new();
-    env.hit().arg("init-home").assert().success().stdout(predicate::str::contains("created hit home"));
+    env.hit()
+        .arg("init-home")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created hit home"));
     let config = std::fs::read_to_string(env.home().join("config.yaml")).unwrap();
-    for key in ["store_dir: bld", "source_dir: src", "build_dir: tmp", "gc_roots_dir: gcroots", "mirrors: []"] {
+    for key in [
+        "store_dir: bld",
+        "source_dir: src",
+        "build_dir: tmp",
+        "gc_roots_dir: gcroots",
+        "mirrors: []",
+    ] {
         assert!(config.contains(key), "{config}");
     }
     for dir in ["bld", "src", "tmp", "gcroots", "locks"] {
         assert!(env.home().join(dir).is_dir(), "{dir}");
     }
-    env.hit().arg("init-home").assert().success().stdout(predicate::str::contains("already exists"));
+    env.hit()
+        .arg("init-home")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("already exists"));
 
     let fresh = Env::new();
-    fresh.hit().args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"]).assert().code(1);
+    fresh
+        .hit()
+        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .assert()
+        .code(1);
     assert!(fresh.home().join("config.yaml").is_file());
 }
 
@@ -69,24 +119,48 @@ fn a_broken_config_is_reported_with_its_path() {
     let env = Env::new();
     env.hit().arg("init-home").assert().success();
     std::fs::write(env.home().join("config.yaml"), "mirrors: no\n").unwrap();
-    let output = env.hit().args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"]).output().unwrap();
+    let output = env
+        .hit()
+        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
-    assert!(stderr_of(&output).contains("config.yaml"), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("config.yaml"),
+        "{}",
+        stderr_of(&output)
+    );
 }
 
 #[test]
 fn resolve_says_not_built_with_status_one() {
     let env = Env::new();
-    let spec = env.spec("foo.json", &json!({"name": "fooname", "build": {"commands": []}}));
+    let spec = env.spec(
+        "foo.json",
+        &json!({"name": "fooname", "build": {"commands": []}}),
+    );
     let output = env.hit().arg("resolve").arg(&spec).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout_of(&output), "(not built)\n");
-    env.hit().args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"]).assert().code(1).stdout("(not built)\n");
-    env.hit().args(["resolve", "-h", "fooname"]).assert().failure().stderr(predicate::str::contains("invalid artifact id"));
+    env.hit()
+        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .assert()
+        .code(1)
+        .stdout("(not built)\n");
+    env.hit()
+        .args(["resolve", "-h", "fooname"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid artifact id"));
     env.hit().args(["resolve", "--help"]).assert().success();
 
     let path = env.build_ok(&spec);
-    env.hit().arg("resolve").arg(&spec).assert().success().stdout(format!("{}\n", path.display()));
+    env.hit()
+        .arg("resolve")
+        .arg(&spec)
+        .assert()
+        .success()
+        .stdout(format!("{}\n", path.display()));
     env.hit()
         .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
         .assert()

@@ -6,7 +6,10 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn id_of(doc: &Value) -> String {
-    BuildSpec::from_document(doc.clone()).unwrap().id().to_string()
+    BuildSpec::from_document(doc.clone())
+        .unwrap()
+        .id()
+        .to_string()
 }
 
 /// A valid spec built from arbitrary strings and numbers.
@@ -19,8 +22,14 @@ fn spec_strategy() -> impl Strategy<Value = Value> {
         any::<i64>(),
     )
         .prop_map(|(name, version, commands, sets, number)| {
-            let mut cmds: Vec<Value> = commands.into_iter().map(|argv| json!({"cmd": argv})).collect();
-            cmds.extend(sets.into_iter().map(|(var, value)| json!({"set": var, "value": value})));
+            let mut cmds: Vec<Value> = commands
+                .into_iter()
+                .map(|argv| json!({"cmd": argv}))
+                .collect();
+            cmds.extend(
+                sets.into_iter()
+                    .map(|(var, value)| json!({"set": var, "value": value})),
+            );
             cmds.push(json!({"cmd": ["x"], "inputs": [{"json": {"n": number}}]}));
             let mut doc = json!({"name": name, "build": {"commands": cmds}});
             if let Some(version) = version {
@@ -38,11 +47,24 @@ fn reordered_text(value: &Value) -> String {
             keys.reverse();
             let parts: Vec<String> = keys
                 .into_iter()
-                .map(|key| format!("\n  {} :  {}", serde_json::to_string(key).unwrap(), reordered_text(&map[key])))
+                .map(|key| {
+                    format!(
+                        "\n  {} :  {}",
+                        serde_json::to_string(key).unwrap(),
+                        reordered_text(&map[key])
+                    )
+                })
                 .collect();
             format!("{{ {} }}", parts.join(" ,"))
         }
-        Value::Array(items) => format!("[ {} ]", items.iter().map(reordered_text).collect::<Vec<_>>().join(" , ")),
+        Value::Array(items) => format!(
+            "[ {} ]",
+            items
+                .iter()
+                .map(reordered_text)
+                .collect::<Vec<_>>()
+                .join(" , ")
+        ),
         other => other.to_string(),
     }
 }
@@ -51,8 +73,10 @@ fn reordered_text(value: &Value) -> String {
 fn with_nohash(value: &Value, salt: &str) -> Value {
     match value {
         Value::Object(map) => {
-            let mut out: serde_json::Map<String, Value> =
-                map.iter().map(|(k, v)| (k.clone(), with_nohash(v, salt))).collect();
+            let mut out: serde_json::Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), with_nohash(v, salt)))
+                .collect();
             out.insert("nohash_note".into(), json!(salt));
             out.insert("nohash_float".into(), json!(1.5));
             Value::Object(out)

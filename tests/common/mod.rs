@@ -16,7 +16,9 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -30,13 +32,19 @@ impl Env {
     /// The real `hit` binary with this test's `HIT_HOME`.
     pub fn hit(&self) -> Command {
         let mut command = Command::cargo_bin("hit").unwrap();
-        command.env("HIT_HOME", self.home()).env_remove("HIT_LOG").current_dir(self.dir.path());
+        command
+            .env("HIT_HOME", self.home())
+            .env_remove("HIT_LOG")
+            .current_dir(self.dir.path());
         command
     }
 
     pub fn std_hit(&self) -> std::process::Command {
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("hit"));
-        command.env("HIT_HOME", self.home()).env_remove("HIT_LOG").current_dir(self.dir.path());
+        command
+            .env("HIT_HOME", self.home())
+            .env_remove("HIT_LOG")
+            .current_dir(self.dir.path());
         command
     }
 
@@ -52,14 +60,26 @@ impl Env {
         self.hit().arg("init-home").assert().success();
         let config = self.home().join("config.yaml");
         let text = std::fs::read_to_string(&config).unwrap();
-        let list = mirrors.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
-        std::fs::write(&config, text.replace("mirrors: []", &format!("mirrors: [{list}]"))).unwrap();
+        let list = mirrors
+            .iter()
+            .map(|m| format!("\"{m}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        std::fs::write(
+            &config,
+            text.replace("mirrors: []", &format!("mirrors: [{list}]")),
+        )
+        .unwrap();
     }
 
     /// `hit build` that must succeed; returns the artifact path (the last stdout line).
     pub fn build_ok(&self, spec: &Path) -> PathBuf {
         let output = self.hit().arg("build").arg(spec).output().unwrap();
-        assert!(output.status.success(), "build failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let stdout = String::from_utf8(output.stdout).unwrap();
         PathBuf::from(stdout.lines().last().unwrap())
     }
@@ -90,7 +110,10 @@ pub fn mirror_manifest() -> BTreeMap<String, String> {
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .map(|line| {
             let mut fields = line.split('\t');
-            (fields.next().unwrap().to_owned(), fields.next().unwrap().to_owned())
+            (
+                fields.next().unwrap().to_owned(),
+                fields.next().unwrap().to_owned(),
+            )
         })
         .collect()
 }
@@ -142,16 +165,30 @@ fn handle(mut stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
             break;
         }
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
     log.lock().unwrap().push(path.clone());
     let file = root.join(path.trim_start_matches('/'));
-    let body = if path.contains("..") { None } else { std::fs::read(&file).ok() };
+    let body = if path.contains("..") {
+        None
+    } else {
+        std::fs::read(&file).ok()
+    };
     let _ = match body {
         Some(body) => {
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body))
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream
+                .write_all(head.as_bytes())
+                .and_then(|()| stream.write_all(&body))
         }
-        None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        None => stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     };
 }
 
@@ -183,16 +220,40 @@ pub struct RawMember<'a> {
 
 impl<'a> RawMember<'a> {
     pub fn file(name: &'a str, data: &'a [u8]) -> Self {
-        Self { name, kind: b'0', link: "", data, mode: 0o644 }
+        Self {
+            name,
+            kind: b'0',
+            link: "",
+            data,
+            mode: 0o644,
+        }
     }
     pub fn dir(name: &'a str) -> Self {
-        Self { name, kind: b'5', link: "", data: b"", mode: 0o755 }
+        Self {
+            name,
+            kind: b'5',
+            link: "",
+            data: b"",
+            mode: 0o755,
+        }
     }
     pub fn symlink(name: &'a str, link: &'a str) -> Self {
-        Self { name, kind: b'2', link, data: b"", mode: 0o777 }
+        Self {
+            name,
+            kind: b'2',
+            link,
+            data: b"",
+            mode: 0o777,
+        }
     }
     pub fn hard_link(name: &'a str, link: &'a str) -> Self {
-        Self { name, kind: b'1', link, data: b"", mode: 0o644 }
+        Self {
+            name,
+            kind: b'1',
+            link,
+            data: b"",
+            mode: 0o644,
+        }
     }
 }
 
@@ -233,6 +294,14 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 pub fn sha256_hex(path: &Path) -> String {
-    let output = std::process::Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(output.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+    let output = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
