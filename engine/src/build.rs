@@ -269,7 +269,17 @@ impl<'a> Builder<'a> {
         };
         JobRunner::new(log, staging.inputs_dir.clone())
             .run(spec.commands(), &mut env)
-            .map_err(|error| error.to_string())
+            .map_err(|error| error.to_string())?;
+        match self.store.stage_reference(staging) {
+            Ok(None) => Ok(()),
+            Ok(Some(file)) => Err(format!(
+                "{} refers to the staging directory {}: the build resolved the symlink at \
+                 $ARTIFACT (with realpath or similar); use $ARTIFACT as given",
+                file.display(),
+                staging.stage_dir.display()
+            )),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     fn meta(

@@ -1,7 +1,7 @@
 //! File-tree helpers for read-only artifacts.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -50,4 +50,50 @@ fn make_writable_dirs(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The first file or symlink under `root` whose contents (or link target) contain
+/// `needle`. Reads every file once, in chunks.
+pub(crate) fn find_reference(root: &Path, needle: &[u8]) -> io::Result<Option<std::path::PathBuf>> {
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_symlink() {
+                use std::os::unix::ffi::OsStrExt;
+                if finder.find(fs::read_link(&path)?.as_os_str().as_bytes()).is_some() {
+                    return Ok(Some(path));
+                }
+            } else if kind.is_file() && file_contains(&path, &finder, &mut buffer)? {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn file_contains(path: &Path, finder: &memchr::memmem::Finder<'_>, buffer: &mut [u8]) -> io::Result<bool> {
+    let mut file = fs::File::open(path)?;
+    let keep = finder.needle().len().saturating_sub(1);
+    let mut filled = 0;
+    loop {
+        let n = file.read(&mut buffer[filled..])?;
+        if n == 0 {
+            return Ok(finder.find(&buffer[..filled]).is_some());
+        }
+        filled += n;
+        if finder.find(&buffer[..filled]).is_some() {
+            return Ok(true);
+        }
+        // Keep the tail so that a match across two reads is found.
+        let start = filled.saturating_sub(keep);
+        buffer.copy_within(start..filled, 0);
+        filled -= start;
+    }
 }

@@ -27,7 +27,9 @@
 //!    then 13, ...) gets a *symlink* to the stage directory. Lookups ignore symlinks, so
 //!    the claim is invisible as an artifact, but `$ARTIFACT/lib` works during the build.
 //! 3. **Build** into the stage through that path.
-//! 4. **Commit** (under `commit.lock`): write `.hit/`, make everything read-only, then
+//! 4. **Check** that no file names the stage directory itself (a build that resolved the
+//!    symlink would leave references that dangle after the commit): such a build fails.
+//! 5. **Commit** (under `commit.lock`): write `.hit/`, make everything read-only, then
 //!    replace the symlink by the stage directory (unlink, rename).
 //!
 //! A process killed at any point leaves at most a claim symlink and a build directory,
@@ -233,6 +235,15 @@ impl Store {
             id: id.clone(),
             dir: name_dir,
         })
+    }
+
+    /// A file of the stage that names the stage directory itself: the build resolved the
+    /// claim symlink (`realpath $ARTIFACT`), and that file would point nowhere once the
+    /// stage moves into place.
+    pub fn stage_reference(&self, staging: &Staging) -> Result<Option<PathBuf>, StoreError> {
+        use std::os::unix::ffi::OsStrExt;
+        let needle = staging.stage_dir.as_os_str().as_bytes();
+        fs::find_reference(&staging.stage_dir, needle).map_err(io_error("cannot scan", &staging.stage_dir))
     }
 
     /// Turns a finished stage into the artifact: metadata, read-only, atomic swap.
