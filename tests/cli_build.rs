@@ -515,10 +515,16 @@ fn verbose_streams_the_build_log() {
 #[test]
 fn a_build_that_records_its_staging_path_fails() {
     let env = Env::new();
-    let spec = env.spec("realpath.json", &shell_spec("realpath", "realpath \\$ARTIFACT > \\$ARTIFACT/prefix"));
+    let spec = env.spec(
+        "realpath.json",
+        &shell_spec("realpath", "realpath \\$ARTIFACT > \\$ARTIFACT/prefix"),
+    );
     let output = env.hit().arg("build").arg(&spec).output().unwrap();
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("prefix refers to the staging directory") && stderr.contains("realpath"), "{stderr}");
+    assert!(
+        stderr.contains("prefix refers to the staging directory") && stderr.contains("realpath"),
+        "{stderr}"
+    );
     env.hit().arg("resolve").arg(&spec).assert().code(1);
 }

@@ -40,6 +40,20 @@ fn fetch_over_http_stores_the_file_by_hash() {
         std::fs::metadata(&cached).unwrap().permissions().mode() & 0o222,
         0
     );
+    // HashDist's key for the same bytes (base32 of the first 20 bytes) finds it too.
+    let hex = &mirror_manifest()[LUA];
+    let bytes: Vec<u8> = (0..20)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let hashdist_key = format!(
+        "tar.gz:{}",
+        hit_engine::spec::canonical::base32_lower(&bytes)
+    );
+    env.hit()
+        .args(["unpack", &hashdist_key, "by-b32"])
+        .assert()
+        .success();
+    assert!(env.path("by-b32/README").is_file());
     // With the right key it is already there: no second download.
     let before = server.requests.lock().unwrap().len();
     env.hit()

@@ -42,7 +42,7 @@ pub struct BuildSpec {
 impl BuildSpec {
     /// Parses JSON text.
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
-        Self::from_document(serde_json::from_str(text)?)
+        Self::from_document(super::strict_json::parse(text)?)
     }
 
     /// Validates a document, fills in HashDist's defaults (`build.import` = `[]`, each

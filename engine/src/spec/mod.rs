@@ -11,7 +11,7 @@
 //! - [`Command`] is the command language of `build.commands`;
 //! - [`SourceSpec`] and [`SourceKey`] describe the sources.
 //!
-//! Unknown fields are errors (a typo must not silently change nothing); any field whose
+//! Unknown fields and repeated keys are errors (a typo must not silently change nothing); any field whose
 //! name starts with `nohash_` is allowed everywhere and never changes the id.
 
 mod artifact_id;
@@ -20,6 +20,7 @@ pub mod canonical;
 mod command;
 mod document;
 mod source;
+mod strict_json;
 
 pub use artifact_id::{ArtifactId, HASH_LEN, IdError, PackageName};
 pub use build_spec::{BuildSpec, Import, SpecError, pretty_document};

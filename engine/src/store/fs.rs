@@ -67,7 +67,10 @@ pub(crate) fn find_reference(root: &Path, needle: &[u8]) -> io::Result<Option<st
                 stack.push(path);
             } else if kind.is_symlink() {
                 use std::os::unix::ffi::OsStrExt;
-                if finder.find(fs::read_link(&path)?.as_os_str().as_bytes()).is_some() {
+                if finder
+                    .find(fs::read_link(&path)?.as_os_str().as_bytes())
+                    .is_some()
+                {
                     return Ok(Some(path));
                 }
             } else if kind.is_file() && file_contains(&path, &finder, &mut buffer)? {
@@ -78,7 +81,11 @@ pub(crate) fn find_reference(root: &Path, needle: &[u8]) -> io::Result<Option<st
     Ok(None)
 }
 
-fn file_contains(path: &Path, finder: &memchr::memmem::Finder<'_>, buffer: &mut [u8]) -> io::Result<bool> {
+fn file_contains(
+    path: &Path,
+    finder: &memchr::memmem::Finder<'_>,
+    buffer: &mut [u8],
+) -> io::Result<bool> {
     let mut file = fs::File::open(path)?;
     let keep = finder.needle().len().saturating_sub(1);
     let mut filled = 0;

@@ -243,7 +243,8 @@ impl Store {
     pub fn stage_reference(&self, staging: &Staging) -> Result<Option<PathBuf>, StoreError> {
         use std::os::unix::ffi::OsStrExt;
         let needle = staging.stage_dir.as_os_str().as_bytes();
-        fs::find_reference(&staging.stage_dir, needle).map_err(io_error("cannot scan", &staging.stage_dir))
+        fs::find_reference(&staging.stage_dir, needle)
+            .map_err(io_error("cannot scan", &staging.stage_dir))
     }
 
     /// Turns a finished stage into the artifact: metadata, read-only, atomic swap.
