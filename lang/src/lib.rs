@@ -1,1 +1,28 @@
-//! hit-lang: recipes and profiles in Rhai (not yet implemented; see DESIGN.md).
+//! hit-lang: recipes and profiles in Rhai, evaluated to build specs.
+//!
+//! - [`Evaluator`] runs scripts in a sandbox (see [`engine`]): a recipe ends with
+//!   `recipe(#{...})` and gives a [`Recipe`]; a profile ends with `profile(#{...})` and
+//!   gives a [`ProfileDecl`].
+//! - [`stages`] holds the stage list model that recipes and profiles edit.
+//! - [`plan`] follows a profile's `extends`, finds and evaluates the recipes it needs,
+//!   orders them as a DAG (petgraph) and turns each into a
+//!   [`BuildSpec`](hit_engine::spec::BuildSpec): a [`Plan`].
+//!
+//! Every error is a [`LangError`] that points into the script: file, line, column, line.
+//! This crate reads files only through the [`Loader`] it is given, and depends on the
+//! engine only for its `spec` layer (and the shell quoting of `job`).
+
+pub mod engine;
+mod error;
+pub mod plan;
+mod profile;
+mod recipe;
+pub mod stages;
+mod value;
+
+pub use engine::Evaluator;
+pub use error::LangError;
+pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, plan};
+pub use profile::{PackageSettings, Profile, ProfileDecl};
+pub use recipe::{Recipe, RecipeSource};
+pub use stages::{Stage, StageEntry};

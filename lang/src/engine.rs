@@ -1,0 +1,257 @@
+//! The sandboxed Rhai engine that evaluates recipes and profiles.
+//!
+//! Scripts are pure functions of their text and their parameters: the engine starts from
+//! `Engine::new_raw()` with only the standard package (strings, lists, maps, logic), no
+//! `eval`, no `import` (no module resolver), no time, no floats, no file, network or environment access. What a
+//! script may know of the outside world is handed in as constants: `params` (from the
+//! profile and the command line), `platform` (`os`, `arch`) and, for recipes, `name`.
+//! Operation, call-depth and size limits turn a runaway script into an error.
+//!
+//! Two native functions turn a map into a value hit understands, checking every field:
+//! `recipe(#{...})` (a recipe's result) and `profile(#{...})` (a profile's result). Errors
+//! they find are reported at the position of that call.
+
+use crate::LangError;
+use crate::profile::ProfileDecl;
+use crate::recipe::Recipe;
+use crate::value::from_json;
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope};
+use std::path::Path;
+
+/// The stdlib scripts, embedded in the binary.
+pub const STDLIB: &[(&str, &str)] =
+    &[("stdlib/build.rhai", include_str!("../../stdlib/build.rhai"))];
+
+/// Operations a single script may run before it is stopped.
+pub const MAX_OPERATIONS: u64 = 5_000_000;
+
+/// Evaluates recipes and profiles. Build one and reuse it: compiling the stdlib is the
+/// expensive part.
+pub struct Evaluator {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Evaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluator").finish_non_exhaustive()
+    }
+}
+
+fn position_of(context: &NativeCallContext) -> (usize, usize) {
+    let position = context.call_position();
+    (
+        position.line().unwrap_or(0),
+        position.position().unwrap_or(0),
+    )
+}
+
+fn runtime_error(message: String, position: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(message.into(), position))
+}
+
+fn quote(args: &[String]) -> String {
+    hit_engine::job::quote(args)
+}
+
+impl Evaluator {
+    pub fn new() -> Self {
+        let mut engine = Engine::new_raw();
+        engine.register_global_module(StandardPackage::new().as_shared_module());
+        engine.disable_symbol("eval");
+        // `import` would read files: no module resolver resolves anything.
+        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        engine.set_max_operations(MAX_OPERATIONS);
+        engine.set_max_call_levels(64);
+        engine.set_max_expr_depths(64, 64);
+        engine.set_max_string_size(1 << 20);
+        engine.set_max_array_size(100_000);
+        engine.set_max_map_size(10_000);
+        engine.set_strict_variables(true);
+        engine.on_print(|text| tracing::info!(target: "hit::script", "{text}"));
+        engine.on_debug(|text, source, position| tracing::debug!(target: "hit::script", "{source:?} {position}: {text}"));
+
+        engine.register_type_with_name::<Recipe>("Recipe");
+        engine.register_type_with_name::<ProfileDecl>("Profile");
+        engine.register_fn(
+            "recipe",
+            |context: NativeCallContext, map: Map| -> Result<Recipe, Box<EvalAltResult>> {
+                Recipe::from_value(&Dynamic::from_map(map), position_of(&context)).map_err(
+                    |error| {
+                        runtime_error(
+                            format!("recipe: {}", error.message),
+                            context.call_position(),
+                        )
+                    },
+                )
+            },
+        );
+        engine.register_fn(
+            "profile",
+            |context: NativeCallContext, map: Map| -> Result<ProfileDecl, Box<EvalAltResult>> {
+                ProfileDecl::from_value(&Dynamic::from_map(map), position_of(&context)).map_err(
+                    |error| {
+                        runtime_error(
+                            format!("profile: {}", error.message),
+                            context.call_position(),
+                        )
+                    },
+                )
+            },
+        );
+        engine.register_fn(
+            "quote",
+            |args: rhai::Array| -> Result<String, Box<EvalAltResult>> {
+                let strings = args
+                    .into_iter()
+                    .map(|arg| {
+                        arg.into_string().map_err(|kind| {
+                            runtime_error(
+                                format!("quote: expected strings, found {kind}"),
+                                Position::NONE,
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(quote(&strings))
+            },
+        );
+        engine.register_fn("quote", |arg: &str| quote(&[arg.to_owned()]));
+
+        for (name, source) in STDLIB {
+            let ast = engine
+                .compile(source)
+                .unwrap_or_else(|error| panic!("{name} does not compile: {error}"));
+            let module = rhai::Module::eval_ast_as_new(Scope::new(), &ast, &engine)
+                .unwrap_or_else(|error| panic!("{name} does not evaluate: {error}"));
+            engine.register_global_module(module.into());
+        }
+        Self { engine }
+    }
+
+    fn scope(params: &serde_json::Map<String, serde_json::Value>) -> Scope<'static> {
+        let mut scope = Scope::new();
+        scope.push_constant(
+            "params",
+            from_json(&serde_json::Value::Object(params.clone())),
+        );
+        let mut platform = Map::new();
+        platform.insert("os".into(), std::env::consts::OS.into());
+        platform.insert("arch".into(), std::env::consts::ARCH.into());
+        scope.push_constant("platform", platform);
+        scope
+    }
+
+    fn run(&self, file: &Path, source: &str, mut scope: Scope<'_>) -> Result<Dynamic, LangError> {
+        let ast = self
+            .engine
+            .compile_with_scope(&scope, source)
+            .map_err(|error| {
+                LangError::at(
+                    file,
+                    source,
+                    error.position(),
+                    format!("syntax error: {}", error.err_type()),
+                )
+            })?;
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+            .map_err(|error| script_error(file, source, &error))
+    }
+
+    /// Evaluates a recipe with the parameters it should see. The script must end with
+    /// `recipe(#{...})`; `name` is the recipe's file name and, if the package gives a
+    /// name, must equal it.
+    pub fn recipe(
+        &self,
+        file: &Path,
+        source: &str,
+        name: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Recipe, LangError> {
+        let mut scope = Self::scope(params);
+        scope.push_constant("name", name.to_owned());
+        let result = self.run(file, source, scope)?;
+        let Some(recipe) = result.try_cast::<Recipe>() else {
+            return Err(LangError::in_file(
+                file,
+                "a recipe must end with `recipe(#{ ... })`",
+            ));
+        };
+        if recipe.name != name {
+            let (line, column) = recipe.position;
+            return Err(LangError::at(
+                file,
+                source,
+                Position::new(line as u16, column as u16),
+                format!(
+                    "recipe: the recipe in {name}.rhai is named {:?}; a recipe's name must match its file",
+                    recipe.name
+                ),
+            ));
+        }
+        Ok(recipe)
+    }
+
+    /// Evaluates one profile script (its `extends` are not followed here).
+    pub fn profile(
+        &self,
+        file: &Path,
+        source: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<ProfileDecl, LangError> {
+        let result = self.run(file, source, Self::scope(params))?;
+        result
+            .try_cast::<ProfileDecl>()
+            .ok_or_else(|| LangError::in_file(file, "a profile must end with `profile(#{ ... })`"))
+    }
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A runtime error, located at the outermost position in the script (an error inside a
+/// stdlib function is reported where the script called it).
+fn script_error(file: &Path, source: &str, error: &EvalAltResult) -> LangError {
+    let message = match error {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            format!(
+                "the script ran more than {MAX_OPERATIONS} operations (an endless loop?) and was stopped"
+            )
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "the script recursed too deeply and was stopped".to_owned()
+        }
+        other => innermost_message(other),
+    };
+    LangError::at(file, source, error.position(), message)
+}
+
+fn innermost_message(error: &EvalAltResult) -> String {
+    // Down a chain of calls to the error itself; a message the script threw speaks for
+    // itself, anything else gets the name of the function the script called.
+    let mut outermost = None;
+    let mut error = error;
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = error {
+        outermost.get_or_insert(name.clone());
+        error = inner;
+    }
+    let message = match error {
+        EvalAltResult::ErrorRuntime(value, _) => return value.to_string(),
+        other => {
+            // Rhai appends " (line x, position y)" to some messages; the location is ours to show.
+            let text = other.to_string();
+            match text.rfind(" (line ") {
+                Some(index) => text[..index].to_owned(),
+                None => text,
+            }
+        }
+    };
+    match outermost {
+        Some(name) => format!("in {name}(): {message}"),
+        None => message,
+    }
+}

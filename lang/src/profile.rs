@@ -1,0 +1,177 @@
+//! What a profile script evaluates to: a [`ProfileDecl`], made by `profile(#{...})`, and
+//! the [`Profile`] that results from following its `extends`.
+
+use crate::LangError;
+use crate::stages::StageEntry;
+use crate::value::{Fields, err, to_json};
+use rhai::Dynamic;
+use std::path::PathBuf;
+
+/// Per-package settings of a profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageSettings {
+    /// Build this package from another recipe (`recipe: "host-mpi"`).
+    pub recipe: Option<String>,
+    /// Parameters for this package's recipe (over the profile's `params`).
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Stage entries applied after the recipe's own (see [`crate::stages`]).
+    pub stages: Vec<StageEntry>,
+}
+
+/// One profile script, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileDecl {
+    pub extends: Vec<String>,
+    pub package_dirs: Vec<String>,
+    pub packages: Vec<(String, PackageSettings)>,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub skip: Vec<String>,
+    pub prefer: Vec<String>,
+    /// Where `profile(...)` was called: line, column.
+    pub position: (usize, usize),
+}
+
+const FIELDS: &[&str] = &[
+    "extends",
+    "package_dirs",
+    "packages",
+    "params",
+    "skip",
+    "prefer",
+];
+
+impl ProfileDecl {
+    pub(crate) fn from_value(value: &Dynamic, position: (usize, usize)) -> Result<Self, LangError> {
+        let fields = Fields::new(value, "profile")?;
+        fields.only(FIELDS)?;
+        let mut packages = Vec::new();
+        match fields.get("packages") {
+            None => {}
+            Some(value) if value.is_map() => {
+                let inner = Fields::new(value, "packages")?;
+                for (name, settings) in &inner.map {
+                    packages.push((
+                        name.to_string(),
+                        settings_from(settings, &inner.field(name))?,
+                    ));
+                }
+            }
+            Some(_) => {
+                for name in fields.strings("packages")? {
+                    packages.push((name, PackageSettings::default()));
+                }
+            }
+        }
+        for (name, _) in &packages {
+            hit_engine::spec::PackageName::new(name)
+                .map_err(|error| err(format!("`packages`: {error}")))?;
+        }
+        let params = match fields.get("params") {
+            None => serde_json::Map::new(),
+            Some(value) => match to_json(value, "params")? {
+                serde_json::Value::Object(map) => map,
+                _ => return Err(err("`params`: expected a map #{...}".into())),
+            },
+        };
+        Ok(Self {
+            extends: fields.strings("extends")?,
+            package_dirs: fields.strings("package_dirs")?,
+            packages,
+            params,
+            skip: fields.strings("skip")?,
+            prefer: fields.strings("prefer")?,
+            position,
+        })
+    }
+}
+
+fn settings_from(value: &Dynamic, path: &str) -> Result<PackageSettings, LangError> {
+    if value.is_unit() {
+        return Ok(PackageSettings::default());
+    }
+    let fields = Fields::new(value, path)?;
+    fields.only(&["recipe", "params", "stages"])?;
+    let params = match fields.get("params") {
+        None => serde_json::Map::new(),
+        Some(value) => match to_json(value, &fields.field("params"))? {
+            serde_json::Value::Object(map) => map,
+            _ => {
+                return Err(err(format!(
+                    "`{}`: expected a map #{{...}}",
+                    fields.field("params")
+                )));
+            }
+        },
+    };
+    let stages = fields
+        .list("stages")?
+        .iter()
+        .enumerate()
+        .map(|(index, stage)| {
+            StageEntry::from_value(stage, &format!("{}[{index}]", fields.field("stages")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(PackageSettings {
+        recipe: fields.string("recipe")?,
+        params,
+        stages,
+    })
+}
+
+/// A profile with its `extends` chain folded in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The profile's name: its file name without `.rhai`.
+    pub name: String,
+    pub file: PathBuf,
+    /// Where recipes are looked up, first match wins: this profile's dirs, then its
+    /// parents', then the defaults.
+    pub package_dirs: Vec<PathBuf>,
+    pub packages: Vec<(String, PackageSettings)>,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub skip: Vec<String>,
+    pub prefer: Vec<String>,
+}
+
+impl Profile {
+    /// Folds a child over its (already folded) parent: the child's dirs and `prefer` come
+    /// first, packages and `skip` are united, params and per-package settings merge with
+    /// the child winning, stage entries add up.
+    pub(crate) fn extend(mut self, child: Profile) -> Profile {
+        let mut dirs = child.package_dirs;
+        for dir in self.package_dirs {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        for (name, settings) in child.packages {
+            match self
+                .packages
+                .iter_mut()
+                .find(|(existing, _)| *existing == name)
+            {
+                Some((_, parent)) => {
+                    if settings.recipe.is_some() {
+                        parent.recipe = settings.recipe;
+                    }
+                    parent.params.extend(settings.params);
+                    parent.stages.extend(settings.stages);
+                }
+                None => self.packages.push((name, settings)),
+            }
+        }
+        self.params.extend(child.params);
+        self.skip.extend(child.skip);
+        let mut prefer = child.prefer;
+        prefer.extend(self.prefer);
+        Profile {
+            name: child.name,
+            file: child.file,
+            package_dirs: dirs,
+            packages: self.packages,
+            params: self.params,
+            skip: self.skip,
+            prefer,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! What a recipe evaluates to: a [`Recipe`], made by `recipe(#{...})`.
+
+use crate::LangError;
+use crate::stages::StageEntry;
+use crate::value::{Fields, err};
+use rhai::Dynamic;
+use std::collections::BTreeMap;
+
+/// A package as its recipe describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipe {
+    pub name: String,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub sources: Vec<RecipeSource>,
+    /// Needed to build and at run time: imported, rpath'ed, linked into profiles.
+    pub deps: Vec<String>,
+    /// Needed only to build (tools on `PATH`), not linked into profiles.
+    pub build_deps: Vec<String>,
+    /// Variables set before the first stage.
+    pub env: BTreeMap<String, String>,
+    /// Files beside the recipe applied with `patch -p1` before the first stage.
+    pub patches: Vec<String>,
+    /// Stage entries in order (merged and ordered by the planner, after the profile's).
+    pub stages: Vec<StageEntry>,
+    /// Host package: artifact path -> host path; the artifact holds symlinks to them.
+    pub host: BTreeMap<String, String>,
+    /// Where `recipe(...)` was called: line, column.
+    pub position: (usize, usize),
+}
+
+/// A source named by a recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipeSource {
+    /// An archive by URL and key (`sha256:...`, or `sha256` given alone).
+    Archive {
+        url: Option<String>,
+        key: String,
+        target: Option<String>,
+        strip: Option<u32>,
+    },
+    /// A git commit.
+    Git {
+        url: String,
+        commit: String,
+        target: Option<String>,
+    },
+    /// Files beside the recipe, copied into the build directory.
+    Files {
+        files: Vec<String>,
+        target: Option<String>,
+    },
+}
+
+const FIELDS: &[&str] = &[
+    "name",
+    "version",
+    "description",
+    "sources",
+    "deps",
+    "build_deps",
+    "env",
+    "patches",
+    "stages",
+    "host",
+];
+
+impl Recipe {
+    /// Validates the map given to `recipe(...)`.
+    pub(crate) fn from_value(value: &Dynamic, position: (usize, usize)) -> Result<Self, LangError> {
+        let fields = Fields::new(value, "recipe")?;
+        fields.only(FIELDS)?;
+        let name = fields.required_string("name")?;
+        hit_engine::spec::PackageName::new(&name)
+            .map_err(|error| err(format!("`name`: {error}")))?;
+        let sources = fields
+            .list("sources")?
+            .iter()
+            .enumerate()
+            .map(|(index, source)| parse_source(source, &format!("sources[{index}]")))
+            .collect::<Result<_, _>>()?;
+        let check_names = |key: &str| -> Result<Vec<String>, LangError> {
+            let names = fields.strings(key)?;
+            for dep in &names {
+                hit_engine::spec::PackageName::new(dep)
+                    .map_err(|error| err(format!("`{key}`: {error}")))?;
+            }
+            Ok(names)
+        };
+        let env = fields.string_map("env")?;
+        for variable in env.keys() {
+            if !hit_engine::spec::is_variable_name(variable) {
+                return Err(err(format!("`env`: {variable:?} is not a variable name")));
+            }
+        }
+        let stages = fields
+            .list("stages")?
+            .iter()
+            .enumerate()
+            .map(|(index, stage)| StageEntry::from_value(stage, &format!("stages[{index}]")))
+            .collect::<Result<_, _>>()?;
+        let host = fields.string_map("host")?;
+        for (inside, outside) in &host {
+            if inside.starts_with('/') || inside.split('/').any(|part| part == "..") {
+                return Err(err(format!(
+                    "`host`: {inside:?} must be a relative path inside the artifact"
+                )));
+            }
+            if !outside.starts_with('/') {
+                return Err(err(format!(
+                    "`host`: {outside:?} must be an absolute path on the host"
+                )));
+            }
+        }
+        Ok(Self {
+            name,
+            version: fields.string("version")?,
+            description: fields.string("description")?,
+            sources,
+            deps: check_names("deps")?,
+            build_deps: check_names("build_deps")?,
+            env,
+            patches: fields.strings("patches")?,
+            stages,
+            host,
+            position,
+        })
+    }
+}
+
+fn parse_source(value: &Dynamic, path: &str) -> Result<RecipeSource, LangError> {
+    let fields = Fields::new(value, path)?;
+    let target = fields.string("target")?;
+    if fields.get("git").is_some() {
+        fields.only(&["git", "commit", "target"])?;
+        return Ok(RecipeSource::Git {
+            url: fields.required_string("git")?,
+            commit: fields.required_string("commit")?,
+            target,
+        });
+    }
+    if fields.get("files").is_some() {
+        fields.only(&["files", "target"])?;
+        return Ok(RecipeSource::Files {
+            files: fields.strings("files")?,
+            target,
+        });
+    }
+    fields.only(&["url", "sha256", "key", "target", "strip"])?;
+    let key = match (fields.string("sha256")?, fields.string("key")?) {
+        (Some(hex), None) => format!("sha256:{hex}"),
+        (None, Some(key)) => key,
+        (Some(_), Some(_)) => {
+            return Err(err(format!("`{path}`: give `sha256` or `key`, not both")));
+        }
+        (None, None) => {
+            return Err(err(format!(
+                "`{path}`: a source needs `sha256` (or `key`), or `git` and `commit`, or `files`"
+            )));
+        }
+    };
+    let strip = match fields.int("strip")? {
+        None => None,
+        Some(n) if (0..=64).contains(&n) => Some(n as u32),
+        Some(n) => {
+            return Err(err(format!(
+                "`{}`: {n} is not a sensible number of components",
+                fields.field("strip")
+            )));
+        }
+    };
+    Ok(RecipeSource::Archive {
+        url: fields.string("url")?,
+        key,
+        target,
+        strip,
+    })
+}
