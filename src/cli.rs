@@ -19,22 +19,51 @@ pub struct Cli {
 pub enum Command {
     /// Create the store home and its config.yaml (other commands do it on first use).
     InitHome,
-    /// Print the artifact id (name/hash) of a build spec.
+    /// Build a profile (`*.rhai`, default `default.rhai`) and link `./<name>` to it, or
+    /// build one build spec (`*.json`, `-` for standard input); print the path last.
+    Build {
+        /// A profile script or a build.json.
+        target: Option<PathBuf>,
+        /// Parameters for the profile and its recipes (override the profile's `params`).
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Make jobs per build (default: the number of CPUs).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Stream build logs to the terminal.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// List a profile's packages: version, short id, built or missing.
+    Status {
+        /// The profile (default `default.rhai`).
+        profile: Option<PathBuf>,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Show what hit generates for a package of a profile.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Prepare a package's build directory for building by hand: sources unpacked, and
+    /// `hit-build.sh` with the environment and stages.
+    Bdir {
+        package: String,
+        dir: PathBuf,
+        #[command(flatten)]
+        profile: ProfileArg,
+    },
+    /// Print the artifact id (name/hash) of a build spec or of a package of a profile.
     Hash {
-        /// A build.json file, or `-` for standard input.
-        spec: PathBuf,
+        /// A build.json, `-` for standard input, or a package name.
+        target: String,
+        #[command(flatten)]
+        profile: ProfileArg,
     },
     /// Print an artifact's path in the store, or `(not built)` with exit status 1.
     #[command(disable_help_flag = true)]
     Resolve(ResolveArgs),
-    /// Build a build spec unless its artifact is in the store; print its path last.
-    Build {
-        /// A build.json file, or `-` for standard input.
-        spec: PathBuf,
-        /// Stream the build log to the terminal.
-        #[arg(short, long)]
-        verbose: bool,
-    },
     /// Put a source in the source cache and print its key.
     Fetch {
         /// http(s)://, file:// or a path; a git repository URL fetches its HEAD.
@@ -57,13 +86,38 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ShowWhat {
+    /// The build spec (build.json) of a package.
+    Buildspec {
+        package: String,
+        #[command(flatten)]
+        profile: ProfileArg,
+    },
+    /// The build of a package as a shell script.
+    Script {
+        package: String,
+        #[command(flatten)]
+        profile: ProfileArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArg {
+    /// The profile the package belongs to.
+    #[arg(short, long, default_value = "default.rhai", value_name = "PROFILE")]
+    pub profile: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
-    /// A build.json file (or `-`), or with -h an artifact id.
+    /// A build.json (or `-`), a package of the profile, or with -h an artifact id.
     pub target: String,
-    /// Take TARGET as an artifact id (name/hash) instead of a build spec.
+    /// Take TARGET as an artifact id (name/hash).
     #[arg(short = 'h', long = "hash")]
     pub by_id: bool,
+    #[command(flatten)]
+    pub profile: ProfileArg,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

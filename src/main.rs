@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod loader;
 mod report;
 
 use clap::Parser;

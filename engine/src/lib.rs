@@ -6,15 +6,18 @@
 //!   unpack archives safely.
 //! - [`store`]: the artifact store: layout, lookup, locks, staging and atomic commit.
 //! - [`job`]: the command language interpreter that runs one build's commands.
+//! - [`profile`]: profile artifacts (trees of symlinks to packages), the atomic switch of
+//!   `./<profile>` and its gc root.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
 //!   through [`build::Reporter`] and returns a failure as data.
 //!
-//! Dependencies point one way: `spec` <- `source`, `store`, `job` <- `build`. The library
+//! Dependencies point one way: `spec` <- `source`, `store`, `job` <- `build`, `profile`. The library
 //! never prints; the `hit` binary does.
 
 pub mod build;
 pub mod home;
 pub mod job;
+pub mod profile;
 pub mod source;
 pub mod spec;
 pub mod store;

@@ -112,6 +112,7 @@ pub fn plan(
     let profile_position =
         load_decl_position(evaluator, profile_file, &profile_source, &options.params)?;
     let mut evaluated: BTreeMap<String, Evaluated> = BTreeMap::new();
+    let mut discovered: Vec<String> = Vec::new();
     let mut work: Vec<(String, Option<String>)> = requested
         .iter()
         .rev()
@@ -161,6 +162,7 @@ pub fn plan(
         for dep in recipe.deps.iter().chain(&recipe.build_deps).rev() {
             work.push((dep.clone(), Some(name.clone())));
         }
+        discovered.push(name.clone());
         evaluated.insert(
             name,
             Evaluated {
@@ -172,7 +174,7 @@ pub fn plan(
         );
     }
 
-    let order = build_order(&evaluated)?;
+    let order = build_order(&evaluated, &discovered)?;
     let linked = run_closure(&evaluated, &requested);
     let mut ids: HashMap<String, ArtifactId> = HashMap::new();
     let mut packages = Vec::new();
@@ -338,35 +340,60 @@ pub fn find_recipe(loader: &dyn Loader, dirs: &[PathBuf], name: &str) -> Option<
     })
 }
 
-/// Topological order of the packages, or the cycle that prevents one.
-fn build_order(evaluated: &BTreeMap<String, Evaluated>) -> Result<Vec<String>, LangError> {
+/// Topological order of the packages (Kahn's algorithm; among the ready ones, the one
+/// discovered first from the profile's list goes first), or the cycle that prevents one.
+fn build_order(
+    evaluated: &BTreeMap<String, Evaluated>,
+    discovered: &[String],
+) -> Result<Vec<String>, LangError> {
     let mut graph: DiGraph<&str, ()> = DiGraph::new();
-    let nodes: BTreeMap<&str, NodeIndex> = evaluated
-        .keys()
+    let nodes: BTreeMap<&str, NodeIndex> = discovered
+        .iter()
         .map(|name| (name.as_str(), graph.add_node(name.as_str())))
         .collect();
     for (name, package) in evaluated {
         for dep in package.recipe.deps.iter().chain(&package.recipe.build_deps) {
-            graph.add_edge(nodes[dep.as_str()], nodes[name.as_str()], ());
+            graph.update_edge(nodes[dep.as_str()], nodes[name.as_str()], ());
         }
     }
-    match petgraph::algo::toposort(&graph, None) {
-        Ok(order) => Ok(order
-            .into_iter()
-            .map(|node| graph[node].to_owned())
-            .collect()),
-        Err(cycle) => {
-            let start = graph[cycle.node_id()];
-            let path = find_cycle(evaluated, start);
-            let package = &evaluated[path[0].as_str()];
-            Err(at(
-                &package.file,
-                &package.source,
-                package.recipe.position,
-                format!("dependency cycle: {}", path.join(" -> ")),
-            ))
+    let mut waiting: Vec<usize> = graph
+        .node_indices()
+        .map(|node| {
+            graph
+                .neighbors_directed(node, petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    // Node indices follow discovery order, so the smallest ready index is the one to take.
+    let mut ready: BTreeSet<NodeIndex> = graph
+        .node_indices()
+        .filter(|node| waiting[node.index()] == 0)
+        .collect();
+    let mut order = Vec::with_capacity(discovered.len());
+    while let Some(node) = ready.pop_first() {
+        order.push(graph[node].to_owned());
+        for next in graph.neighbors_directed(node, petgraph::Direction::Outgoing) {
+            waiting[next.index()] -= 1;
+            if waiting[next.index()] == 0 {
+                ready.insert(next);
+            }
         }
     }
+    if order.len() == discovered.len() {
+        return Ok(order);
+    }
+    let stuck = discovered
+        .iter()
+        .find(|name| !order.contains(name))
+        .expect("some package is left");
+    let path = find_cycle(evaluated, stuck);
+    let package = &evaluated[path[0].as_str()];
+    Err(at(
+        &package.file,
+        &package.source,
+        package.recipe.position,
+        format!("dependency cycle: {}", path.join(" -> ")),
+    ))
 }
 
 /// A cycle through the dependency graph, as names `a -> b -> ... -> a`.
