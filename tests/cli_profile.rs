@@ -1,0 +1,408 @@
+//! Profiles through the `hit` binary, with tiny shell-only recipes
+//! (tests/fixtures/recipes): linking, switching, status, show, bdir, parameters, failures.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Env, stderr_of, stdout_of};
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn recipes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
+}
+
+impl Env {
+    fn profile(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.path(name);
+        let text = format!(
+            "profile(#{{ package_dirs: [{:?}], {body} }})",
+            recipes().display().to_string()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn build_profile(&self, profile: &Path, extra: &[&str]) -> std::process::Output {
+        self.hit()
+            .arg("build")
+            .arg(profile)
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+}
+
+fn run(path: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        path.display(),
+        stderr_of(&output)
+    );
+    stdout_of(&output)
+}
+
+#[test]
+fn a_profile_links_its_packages_and_their_run_deps() {
+    let env = Env::new();
+    let profile = env.profile("mine.rhai", r#"packages: ["greet"]"#);
+    let output = env.build_profile(&profile, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("profile mine: 2 packages (3 built, 0 already built) -> ./mine"),
+        "{stderr}"
+    );
+
+    let link = env.path("mine");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let target = std::fs::read_link(&link).unwrap();
+    assert_eq!(stdout_of(&output).trim(), target.display().to_string());
+    assert_eq!(run(&link.join("bin/greet"), &[]), "hello hi\n");
+    assert_eq!(run(&link.join("bin/hello"), &["you"]), "hello you\n");
+    assert!(
+        !link.join("bin/tool").exists(),
+        "a build-only dependency was linked"
+    );
+    assert_eq!(
+        std::fs::read_to_string(link.join("share/doc/made-by-tool")).unwrap(),
+        "made by tool\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(link.join("share/doc/message.txt")).unwrap(),
+        "a message from beside the recipe\n"
+    );
+    // Entries are relative symlinks into the packages.
+    let entry = std::fs::read_link(link.join("bin/hello")).unwrap();
+    assert!(
+        entry.is_relative() && entry.starts_with("../../.."),
+        "{}",
+        entry.display()
+    );
+    // The link is a gc root.
+    let roots: Vec<PathBuf> = std::fs::read_dir(env.home().join("gcroots"))
+        .unwrap()
+        .map(|e| std::fs::read_link(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(roots, vec![std::path::absolute(&link).unwrap()]);
+}
+
+#[test]
+fn rebuilding_is_a_no_op_and_dropping_a_package_only_relinks() {
+    let env = Env::new();
+    let both = env.profile("p.rhai", r#"packages: ["greet", "hello"]"#);
+    assert!(env.build_profile(&both, &[]).status.success());
+    let first = std::fs::read_link(env.path("p")).unwrap();
+
+    let again = env.build_profile(&both, &[]);
+    assert!(
+        stderr_of(&again).contains("(0 built, 3 already built)"),
+        "{}",
+        stderr_of(&again)
+    );
+    assert_eq!(std::fs::read_link(env.path("p")).unwrap(), first);
+
+    let fewer = env.profile("p.rhai", r#"packages: ["hello"]"#);
+    let output = env.build_profile(&fewer, &[]);
+    assert!(
+        stderr_of(&output).contains("profile p: 1 packages (0 built, 1 already built)"),
+        "{}",
+        stderr_of(&output)
+    );
+    let second = std::fs::read_link(env.path("p")).unwrap();
+    assert_ne!(second, first);
+    assert!(!env.path("p/bin/greet").exists() && env.path("p/bin/hello").exists());
+
+    // Adding it back gives the very same profile as before.
+    let both = env.profile("p.rhai", r#"packages: ["greet", "hello"]"#);
+    let output = env.build_profile(&both, &[]);
+    assert!(
+        stderr_of(&output).contains("(0 built, 3 already built)"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(std::fs::read_link(env.path("p")).unwrap(), first);
+}
+
+#[test]
+fn conflicting_files_are_an_error_unless_the_profile_prefers_one() {
+    let env = Env::new();
+    let profile = env.profile("c.rhai", r#"packages: ["hello", "clash"]"#);
+    let output = env.build_profile(&profile, &[]);
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("both hello and clash provide bin/hello") && stderr.contains("prefer"),
+        "{stderr}"
+    );
+    assert!(!env.path("c").exists());
+
+    let preferred = env.profile(
+        "c.rhai",
+        r#"packages: ["hello", "clash"], prefer: ["clash"]"#,
+    );
+    assert!(env.build_profile(&preferred, &[]).status.success());
+    let entry = std::fs::read_link(env.path("c/bin/hello")).unwrap();
+    assert!(
+        entry.display().to_string().contains("/clash/"),
+        "{}",
+        entry.display()
+    );
+    // Other files of the losing package are still there.
+    assert!(env.path("c/share/doc/hello.txt").exists());
+}
+
+#[test]
+fn parameters_from_the_command_line_reach_recipes() {
+    let env = Env::new();
+    let profile = env.profile(
+        "p.rhai",
+        r#"packages: ["greet"], params: #{ greeting: "from-profile" }"#,
+    );
+    assert!(env.build_profile(&profile, &[]).status.success());
+    assert_eq!(run(&env.path("p/bin/greet"), &[]), "hello from-profile\n");
+    let hello_before = stdout_of(
+        &env.hit()
+            .args(["resolve", "hello", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+
+    let output = env.build_profile(&profile, &["greeting=from-cli"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    // Only greet reads the parameter: it alone is rebuilt.
+    assert!(
+        stderr_of(&output).contains("(1 built, 2 already built)"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(run(&env.path("p/bin/greet"), &[]), "hello from-cli\n");
+    let hello_link = std::fs::read_link(env.path("p/bin/hello")).unwrap();
+    assert!(
+        hello_before.trim().ends_with(
+            hello_link
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+        )
+    );
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .arg("not-a-param")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("KEY=VALUE"));
+}
+
+#[test]
+fn status_show_hash_and_resolve_speak_of_packages() {
+    let env = Env::new();
+    let profile = env.profile("s.rhai", r#"packages: ["greet"]"#);
+    let status = stdout_of(&env.hit().arg("status").arg(&profile).output().unwrap());
+    assert!(status.contains("profile s ("), "{status}");
+    let line = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("hello").contains("1.0") && line("hello").ends_with("missing"),
+        "{status}"
+    );
+    assert!(line("tool").contains("missing  (build only)"), "{status}");
+
+    let id = stdout_of(
+        &env.hit()
+            .args(["hash", "greet", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    assert!(id.starts_with("greet/"), "{id}");
+    assert!(line("greet").contains(&id[6..18]), "{status}");
+    env.hit()
+        .args(["resolve", "greet", "-p"])
+        .arg(&profile)
+        .assert()
+        .code(1)
+        .stdout("(not built)\n");
+
+    let spec = stdout_of(
+        &env.hit()
+            .args(["show", "buildspec", "greet", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    let spec_path = env.path("greet.json");
+    std::fs::write(&spec_path, &spec).unwrap();
+    env.hit()
+        .arg("hash")
+        .arg(&spec_path)
+        .assert()
+        .success()
+        .stdout(format!("{id}\n"));
+    let script = stdout_of(
+        &env.hit()
+            .args(["show", "script", "greet", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        script.contains(": stage build\ntool > made-by-tool\n") && script.contains("HELLO_DIR"),
+        "{script}"
+    );
+
+    assert!(env.build_profile(&profile, &[]).status.success());
+    let status = stdout_of(&env.hit().arg("status").arg(&profile).output().unwrap());
+    assert_eq!(status.matches("built").count(), 3, "{status}");
+    let path = stdout_of(
+        &env.hit()
+            .args(["resolve", "greet", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert!(Path::new(path.trim()).join("bin/greet").exists());
+    env.hit()
+        .args(["show", "script", "nope", "-p"])
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "has no package \"nope\" (it has: ",
+        ));
+}
+
+#[test]
+fn bdir_prepares_a_build_by_hand() {
+    let env = Env::new();
+    let profile = env.profile("b.rhai", r#"packages: ["greet"]"#);
+    // greet's dependencies must be built first.
+    env.hit()
+        .args(["bdir", "greet", "bd", "-p"])
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("which is not built"));
+    assert!(env.build_profile(&profile, &[]).status.success());
+    env.hit()
+        .args(["bdir", "greet", "bd", "-p"])
+        .arg(&profile)
+        .assert()
+        .success();
+    let dir = env.path("bd");
+    assert!(dir.join("message.txt").is_file());
+    let output = std::process::Command::new("sh")
+        .arg(dir.join("hit-build.sh"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(dir.join("_artifact/bin/greet").is_file());
+    env.hit()
+        .args(["bdir", "greet", "bd", "-p"])
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not empty"));
+}
+
+#[test]
+fn a_failure_stops_only_what_depends_on_it() {
+    let env = Env::new();
+    env.profile("ok.rhai", r#"packages: ["hello"]"#);
+    assert!(
+        env.build_profile(&env.path("ok.rhai"), &[])
+            .status
+            .success()
+    );
+    let before = std::fs::read_link(env.path("ok")).unwrap();
+
+    let profile = env.profile("ok.rhai", r#"packages: ["needs-broken", "greet"]"#);
+    let output = env.build_profile(&profile, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("build of broken/") && stderr.contains("exited with status 7"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("about to fail"), "{stderr}");
+    assert!(
+        stderr.contains("skipped needs-broken: it needs broken"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 package failed: broken"), "{stderr}");
+    assert!(
+        stderr.contains("the profile link was not changed"),
+        "{stderr}"
+    );
+    // greet did not depend on it and was built; the link still points where it did.
+    env.hit()
+        .args(["resolve", "greet", "-p"])
+        .arg(&profile)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_link(env.path("ok")).unwrap(), before);
+}
+
+#[test]
+fn script_errors_point_at_the_script() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("bad.rhai"),
+        "// a profile\nprofile(#{ packages: [\"hello\"] ]})\n",
+    )
+    .unwrap();
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(env.path("bad.rhai"))
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("bad.rhai:2:")
+            && stderr.contains("syntax error")
+            && stderr.contains("2 | profile(#{"),
+        "{stderr}"
+    );
+
+    let unknown = env.profile("u.rhai", r#"packages: ["hello", "no-such-thing"]"#);
+    env.hit()
+        .arg("build")
+        .arg(&unknown)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "u.rhai:1:1: unknown package `no-such-thing`",
+        ));
+
+    env.hit()
+        .arg("build")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no profile default.rhai here"));
+}
