@@ -1,6 +1,7 @@
 //! hit-engine: everything in hit that is not the recipe language.
 //!
 //! - [`spec`]: build specs, canonical JSON and hashing, artifact ids (pure, no I/O).
+//! - [`shell`]: shell quoting (pure).
 //! - [`home`]: the store home (`~/.hit` or `$HIT_HOME`) and its `config.yaml`.
 //! - [`source`]: the source cache: fetch (http/https, file, git, inline files), verify,
 //!   unpack archives safely.
@@ -18,6 +19,7 @@ pub mod build;
 pub mod home;
 pub mod job;
 pub mod profile;
+pub mod shell;
 pub mod source;
 pub mod spec;
 pub mod store;

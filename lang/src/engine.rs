@@ -51,7 +51,7 @@ fn runtime_error(message: String, position: Position) -> Box<EvalAltResult> {
 }
 
 fn quote(args: &[String]) -> String {
-    hit_engine::job::quote(args)
+    hit_engine::shell::quote(args)
 }
 
 impl Evaluator {

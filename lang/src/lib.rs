@@ -9,8 +9,8 @@
 //!   [`BuildSpec`](hit_engine::spec::BuildSpec): a [`Plan`].
 //!
 //! Every error is a [`LangError`] that points into the script: file, line, column, line.
-//! This crate reads files only through the [`Loader`] it is given, and depends on the
-//! engine only for its `spec` layer (and the shell quoting of `job`).
+//! This crate reads files only through the [`Loader`] it is given, and uses only the pure
+//! parts of the engine: `spec` and `shell`.
 
 pub mod engine;
 mod error;

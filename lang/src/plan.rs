@@ -597,7 +597,7 @@ fn read_files(
 }
 
 fn files_source(files: BTreeMap<String, String>, target: Option<&str>) -> Value {
-    let digest = hit_engine::source::pack_digest(&hit_engine::source::pack(&files));
+    let digest = hit_engine::spec::pack::pack_digest(&hit_engine::spec::pack::pack(&files));
     let mut source = json!({"key": format!("files:{digest}"), "files": files});
     if let Some(target) = target {
         source["target"] = json!(target);
@@ -737,7 +737,7 @@ fn spec_document(
             run.push(format!("mkdir -p \"$ARTIFACT/{parent}\""));
             run.push(format!(
                 "ln -s {} \"$ARTIFACT/{inside}\"",
-                hit_engine::job::quote(std::slice::from_ref(outside))
+                hit_engine::shell::quote(std::slice::from_ref(outside))
             ));
         }
         all_stages.push(Stage {

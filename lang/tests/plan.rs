@@ -436,16 +436,41 @@ fn patches_and_files_become_files_sources() {
 }
 
 #[test]
-#[ignore = "prints every error message for review: cargo test -p hit-lang -- --ignored --nocapture"]
-fn show_error_messages() {
-    for recipe in [
-        "package(#{\n  name: \"bad\",\n  sorces: [],\n})",
-        "recipe(#{\n  name: \"bad\",\n  sorces: [],\n})",
-        "recipe(#{ name: \"bad\", stages: autotools(#{ configur: [] }) })",
-        "loop { }",
-        "import \"/etc/passwd\" as p;\nrecipe(#{ name: \"bad\" })",
-        "eval(\"1\")",
-    ] {
-        println!("{}\n", error_of(recipe));
-    }
+fn the_examples_in_docs_recipes_md_work() {
+    let files = repo()
+        .with(
+            "/repo/mylib.rhai",
+            r#"
+let opt = params.opt_level ?? 2;
+let flags = if params.with_tests ?? false { ["--enable-tests"] } else { [] };
+recipe(#{
+    name: "mylib",
+    sources: [#{ url: "https://example.org/mylib-1.0.tar.gz", sha256: "164c7849653b80ae67bec4b7473b884bf5cc8d2dca05653475ec2ed27b9ebf61" }],
+    env: #{ CFLAGS: `-O${opt}`, QUOTED: quote(["--with-x=a b", "--plain"]) },
+    stages: autotools(#{ configure_flags: flags }) + [stage_after("configure", "fix-libtool", "sed -i 's/-rpath-link//' libtool")],
+})
+"#,
+        )
+        .with("/p/s.rhai", &profile(r#"packages: #{ mylib: (), zlib: #{} }, params: #{ with_tests: true }"#));
+    let plan = plan_of(&files, "/p/s.rhai").unwrap();
+    let mylib = plan.get("mylib").unwrap();
+    let names: Vec<&str> = mylib.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["configure", "fix-libtool", "build", "install"]);
+    assert!(
+        mylib.script.contains("export CFLAGS=\"-O2\""),
+        "{}",
+        mylib.script
+    );
+    assert!(
+        mylib
+            .script
+            .contains("export QUOTED=\"'--with-x=a b' --plain\""),
+        "{}",
+        mylib.script
+    );
+    assert!(
+        mylib.stages[0].run[0].ends_with("--enable-tests"),
+        "{:?}",
+        mylib.stages[0]
+    );
 }

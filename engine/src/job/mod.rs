@@ -10,8 +10,9 @@ mod log;
 mod runner;
 mod substitute;
 
+pub use crate::shell::quote;
 pub use log::{BuildLog, LogSink, NoSink, log_tail};
-pub use runner::{Environment, JobError, JobRunner, quote};
+pub use runner::{Environment, JobError, JobRunner};
 pub use substitute::{SubstituteError, substitute};
 
 pub use crate::spec::is_variable_name;

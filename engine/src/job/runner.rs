@@ -2,6 +2,7 @@
 
 use super::log::BuildLog;
 use super::substitute::{SubstituteError, substitute};
+use crate::shell::quote;
 use crate::spec::{Command, RunCommand};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -290,38 +291,4 @@ fn find_program(name: &str, search_path: &str, cwd: &Path) -> Option<PathBuf> {
         .filter(|dir| !dir.is_empty())
         .map(|dir| cwd.join(dir).join(name))
         .find(|path| is_executable(path))
-}
-
-/// A command line as a shell user would type it, for the log.
-pub fn quote(argv: &[String]) -> String {
-    argv.iter()
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
-            if plain {
-                arg.clone()
-            } else {
-                format!("'{}'", arg.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_is_shell_compatible() {
-        let argv = vec![
-            "make".to_string(),
-            "CFLAGS=-O2 -g".to_string(),
-            "it's".to_string(),
-            String::new(),
-        ];
-        assert_eq!(quote(&argv), r#"make 'CFLAGS=-O2 -g' 'it'\''s' ''"#);
-    }
 }

@@ -21,11 +21,10 @@
 
 mod download;
 mod git;
-mod pack;
 mod unpack;
 
+pub use crate::spec::pack::{pack, pack_digest, read_pack};
 pub use git::looks_like_git;
-pub use pack::{pack, pack_digest, read_pack};
 pub use unpack::{
     ArchiveFormat, MAX_MEMBERS, UnpackError, detect_format, unpack_archive, unpack_files,
     unpack_tar,

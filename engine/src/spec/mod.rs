@@ -19,6 +19,7 @@ mod build_spec;
 pub mod canonical;
 mod command;
 mod document;
+pub mod pack;
 mod source;
 mod strict_json;
 

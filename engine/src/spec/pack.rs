@@ -4,7 +4,7 @@
 //! little-endian `u32` name length, `u32` contents length, the name, the contents. The
 //! key is `files:` + lowercase base32 of the first 20 bytes of the pack's sha256.
 
-use crate::spec::canonical::base32_lower;
+use super::canonical::base32_lower;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
