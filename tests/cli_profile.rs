@@ -406,3 +406,37 @@ fn script_errors_point_at_the_script() {
         .failure()
         .stderr(predicate::str::contains("no profile default.rhai here"));
 }
+
+#[test]
+fn host_packages_link_to_the_machine() {
+    let env = Env::new();
+    let profile = env.profile("h.rhai", r#"packages: ["host-sh"]"#);
+    let output = env.build_profile(&profile, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        run(&env.path("h/bin/host-sh"), &["-c", "echo from the host"]),
+        "from the host\n"
+    );
+    let artifact = stdout_of(
+        &env.hit()
+            .args(["resolve", "host-sh", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_link(Path::new(artifact.trim()).join("bin/host-sh")).unwrap(),
+        Path::new("/bin/sh")
+    );
+    let spec = stdout_of(
+        &env.hit()
+            .args(["show", "buildspec", "host-sh", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        spec.contains("HIT_HOST_BIN_HOST_SH"),
+        "the host file's fingerprint is not in the spec:\n{spec}"
+    );
+}
