@@ -45,7 +45,7 @@ impl StageEntry {
                 Some(
                     lines
                         .iter()
-                        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+                        .flat_map(|text| text.lines().map(|line| line.trim_end().to_owned()).collect::<Vec<_>>())
                         .collect(),
                 )
             }

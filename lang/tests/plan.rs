@@ -442,7 +442,7 @@ fn the_examples_in_docs_recipes_md_work() {
             "/repo/mylib.rhai",
             r#"
 let opt = params.opt_level ?? 2;
-let flags = if params.with_tests ?? false { ["--enable-tests"] } else { [] };
+let flags = if params.with_tests ?? false { ["--enable-tests", "--with-z=$ZLIB_DIR"] } else { [] };
 recipe(#{
     name: "mylib",
     sources: [#{ url: "https://example.org/mylib-1.0.tar.gz", sha256: "164c7849653b80ae67bec4b7473b884bf5cc8d2dca05653475ec2ed27b9ebf61" }],
@@ -464,12 +464,13 @@ recipe(#{
     assert!(
         mylib
             .script
-            .contains("export QUOTED=\"'--with-x=a b' --plain\""),
+            .contains(r#"export QUOTED="\"--with-x=a b\" --plain""#),
         "{}",
         mylib.script
     );
+    // Flags are double-quoted: variables still expand in the shell.
     assert!(
-        mylib.stages[0].run[0].ends_with("--enable-tests"),
+        mylib.stages[0].run[0].ends_with(r#"--enable-tests "--with-z=$ZLIB_DIR""#),
         "{:?}",
         mylib.stages[0]
     );

@@ -1,0 +1,78 @@
+//! Every recipe in packages/ evaluates, and its build spec is pinned by a snapshot in
+//! tests/snapshots/specs/, so that a change to a recipe or to the stdlib shows, in review,
+//! its effect on every package's spec and id. After an intended change:
+//!
+//!     HIT_UPDATE_SNAPSHOTS=1 cargo test --test recipe_snapshots
+#![allow(clippy::unwrap_used)]
+
+use hit_lang::{Evaluator, Loader, PlanOptions};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+struct Disk;
+
+impl Loader for Disk {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|error| error.to_string())
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+    fn fingerprint(&self, path: &Path) -> Result<String, String> {
+        Err(format!("no host packages in packages/ ({})", path.display()))
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Names of all recipes in packages/ (`NAME.rhai` and `NAME/NAME.rhai`).
+fn recipe_names() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(repo().join("packages")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_some_and(|ext| ext == "rhai") || path.join(format!("{name}.rhai")).is_file() {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn every_recipe_is_in_the_stack_and_its_spec_matches_its_snapshot() {
+    let options = PlanOptions { jobs: 2, ..PlanOptions::default() };
+    let plan = hit_lang::plan(&Evaluator::new(), &Disk, &repo().join("packages/profiles/stack.rhai"), &options)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let planned: BTreeSet<String> = plan.packages.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(planned, recipe_names(), "packages/profiles/stack.rhai must include every recipe");
+
+    let update = std::env::var_os("HIT_UPDATE_SNAPSHOTS").is_some();
+    let dir = repo().join("tests/snapshots/specs");
+    let mut changed = Vec::new();
+    let mut ids = String::new();
+    for package in &plan.packages {
+        let text = hit_engine::spec::pretty_document(package.spec.document());
+        ids.push_str(&format!("{}\n", package.spec.id()));
+        let path = dir.join(format!("{}.json", package.name));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            changed.push(package.name.clone());
+            if update {
+                std::fs::write(&path, &text).unwrap();
+            }
+        }
+    }
+    let ids_path = repo().join("tests/snapshots/ids.txt");
+    if std::fs::read_to_string(&ids_path).ok().as_deref() != Some(ids.as_str()) {
+        changed.push("ids.txt".into());
+        if update {
+            std::fs::write(&ids_path, &ids).unwrap();
+        }
+    }
+    assert!(
+        update || changed.is_empty(),
+        "the specs of {} differ from tests/snapshots/ (git diff after `HIT_UPDATE_SNAPSHOTS=1 cargo test --test recipe_snapshots` shows how)",
+        changed.join(", ")
+    );
+}
