@@ -79,6 +79,15 @@ pub enum Command {
         #[arg(long)]
         strip: Option<u32>,
     },
+    /// Delete artifacts no gc root reaches, stale roots, and sources no kept artifact uses.
+    Gc {
+        /// Only say what would be deleted, and why the rest is kept.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only list the gc roots.
+        #[arg(long, conflicts_with = "dry_run")]
+        list: bool,
+    },
     /// Remove one artifact from the store.
     Purge {
         /// The artifact id (name/hash).

@@ -440,3 +440,94 @@ fn host_packages_link_to_the_machine() {
         "the host file's fingerprint is not in the spec:\n{spec}"
     );
 }
+
+#[test]
+fn gc_keeps_what_profiles_reach_and_deletes_the_rest() {
+    let env = Env::new();
+    let both = env.profile("both.rhai", r#"packages: ["greet"]"#);
+    let hello_only = env.profile("hello-only.rhai", r#"packages: ["hello"]"#);
+    assert!(env.build_profile(&both, &[]).status.success());
+    assert!(env.build_profile(&hello_only, &[]).status.success());
+    let greet = stdout_of(
+        &env.hit()
+            .args(["resolve", "greet", "-p"])
+            .arg(&both)
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    let tool = stdout_of(
+        &env.hit()
+            .args(["resolve", "tool", "-p"])
+            .arg(&both)
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    let hello = stdout_of(
+        &env.hit()
+            .args(["resolve", "hello", "-p"])
+            .arg(&both)
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+
+    // Both profiles keep everything; the build tool stays with greet.
+    let list = stdout_of(&env.hit().args(["gc", "--list"]).output().unwrap());
+    assert_eq!(list.lines().count(), 2, "{list}");
+    let dry = stdout_of(&env.hit().args(["gc", "--dry-run"]).output().unwrap());
+    assert!(!dry.contains("would delete"), "{dry}");
+    let tool_line = dry
+        .lines()
+        .find(|l| l.starts_with("keep tool/"))
+        .unwrap_or_else(|| panic!("{dry}"));
+    assert!(
+        tool_line.ends_with(&format!("reached from {}", env.path("both").display())),
+        "{dry}"
+    );
+
+    // Drop the `both` link by hand: its root goes stale, and greet, tool and its profile go.
+    std::fs::remove_file(env.path("both")).unwrap();
+    let dry = stdout_of(&env.hit().args(["gc", "--dry-run"]).output().unwrap());
+    assert!(
+        dry.contains("would drop root") && dry.contains("no longer exists"),
+        "{dry}"
+    );
+    for gone in ["greet/", "tool/", "profile-both/"] {
+        assert!(
+            dry.lines()
+                .any(|l| l.starts_with(&format!("would delete {gone}"))),
+            "{gone}: {dry}"
+        );
+    }
+    assert!(dry.contains("keep hello/"), "{dry}");
+    assert!(
+        dry.contains("would delete source") && dry.contains("/files/"),
+        "greet's inline files: {dry}"
+    );
+    assert!(Path::new(&greet).exists(), "a dry run deleted something");
+
+    let output = env.hit().arg("gc").output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let said = stdout_of(&output);
+    assert!(
+        said.contains("deleted 3 artifacts and 1 sources")
+            && said.contains("dropped 1 stale roots"),
+        "{said}"
+    );
+    assert!(!Path::new(&greet).exists() && !Path::new(&tool).exists());
+    assert!(Path::new(&hello).join("bin/hello").exists());
+    assert_eq!(
+        run(&env.path("hello-only/bin/hello"), &["again"]),
+        "hello again\n"
+    );
+    let again = stdout_of(&env.hit().arg("gc").output().unwrap());
+    assert!(
+        again.starts_with("deleted 0 artifacts and 0 sources"),
+        "{again}"
+    );
+}

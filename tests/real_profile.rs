@@ -133,4 +133,29 @@ fn the_small_profile_builds_runs_and_relinks() {
     );
     // ...and the original is still there, unchanged.
     assert_eq!(std::fs::read_link(&small).unwrap(), first);
+
+    // Without the original profile, gc removes lua (no profile uses it) and keeps the rest.
+    let lua_dir = stdout_of(
+        &env.hit()
+            .args(["resolve", "lua", "-p", &small_profile()])
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    std::fs::remove_file(&small).unwrap();
+    let gc = env.hit().arg("gc").output().unwrap();
+    assert!(gc.status.success(), "{}", stderr_of(&gc));
+    assert!(
+        stdout_of(&gc).starts_with("deleted 2 artifacts and 1 sources"),
+        "{}",
+        stdout_of(&gc)
+    );
+    assert!(!Path::new(&lua_dir).exists());
+    assert!(env.path("small-nolua/lib/libpng16.so").exists() && Path::new(&zlib_dir).exists());
+    let bzip2 = std::process::Command::new(env.path("small-nolua/bin/bzip2"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(stderr_of(&bzip2).contains("Version 1.0.8"));
 }

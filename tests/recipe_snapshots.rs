@@ -19,7 +19,10 @@ impl Loader for Disk {
         path.is_file()
     }
     fn fingerprint(&self, path: &Path) -> Result<String, String> {
-        Err(format!("no host packages in packages/ ({})", path.display()))
+        Err(format!(
+            "no host packages in packages/ ({})",
+            path.display()
+        ))
     }
 }
 
@@ -33,7 +36,9 @@ fn recipe_names() -> BTreeSet<String> {
     for entry in std::fs::read_dir(repo().join("packages")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.extension().is_some_and(|ext| ext == "rhai") || path.join(format!("{name}.rhai")).is_file() {
+        if path.extension().is_some_and(|ext| ext == "rhai")
+            || path.join(format!("{name}.rhai")).is_file()
+        {
             names.insert(name);
         }
     }
@@ -42,11 +47,23 @@ fn recipe_names() -> BTreeSet<String> {
 
 #[test]
 fn every_recipe_is_in_the_stack_and_its_spec_matches_its_snapshot() {
-    let options = PlanOptions { jobs: 2, ..PlanOptions::default() };
-    let plan = hit_lang::plan(&Evaluator::new(), &Disk, &repo().join("packages/profiles/stack.rhai"), &options)
-        .unwrap_or_else(|error| panic!("{error}"));
+    let options = PlanOptions {
+        jobs: 2,
+        ..PlanOptions::default()
+    };
+    let plan = hit_lang::plan(
+        &Evaluator::new(),
+        &Disk,
+        &repo().join("packages/profiles/stack.rhai"),
+        &options,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
     let planned: BTreeSet<String> = plan.packages.iter().map(|p| p.name.clone()).collect();
-    assert_eq!(planned, recipe_names(), "packages/profiles/stack.rhai must include every recipe");
+    assert_eq!(
+        planned,
+        recipe_names(),
+        "packages/profiles/stack.rhai must include every recipe"
+    );
 
     let update = std::env::var_os("HIT_UPDATE_SNAPSHOTS").is_some();
     let dir = repo().join("tests/snapshots/specs");

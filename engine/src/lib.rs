@@ -9,6 +9,7 @@
 //! - [`job`]: the command language interpreter that runs one build's commands.
 //! - [`profile`]: profile artifacts (trees of symlinks to packages), the atomic switch of
 //!   `./<profile>` and its gc root.
+//! - [`gc`]: mark from the gc roots, sweep unreachable artifacts and unused sources.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
 //!   through [`build::Reporter`] and returns a failure as data.
 //!
@@ -16,6 +17,7 @@
 //! never prints; the `hit` binary does.
 
 pub mod build;
+pub mod gc;
 pub mod home;
 pub mod job;
 pub mod profile;

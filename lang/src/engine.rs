@@ -57,11 +57,16 @@ fn quote(args: &[String]) -> String {
     args.iter()
         .map(|arg| {
             let plain = !arg.is_empty()
-                && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
+                && arg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
             if plain {
                 arg.clone()
             } else {
-                let escaped = arg.replace('\\', "\\\\").replace('"', "\\\"").replace('`', "\\`");
+                let escaped = arg
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('`', "\\`");
                 format!("\"{escaped}\"")
             }
         })

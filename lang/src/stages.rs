@@ -45,7 +45,11 @@ impl StageEntry {
                 Some(
                     lines
                         .iter()
-                        .flat_map(|text| text.lines().map(|line| line.trim_end().to_owned()).collect::<Vec<_>>())
+                        .flat_map(|text| {
+                            text.lines()
+                                .map(|line| line.trim_end().to_owned())
+                                .collect::<Vec<_>>()
+                        })
                         .collect(),
                 )
             }

@@ -33,6 +33,7 @@ pub fn build(
 fn build_spec(home: &Home, spec_path: &Path, verbose: bool) -> Result<ExitCode> {
     let spec = read_spec(spec_path)?;
     let store = Store::for_home(home);
+    let _session = store.session()?;
     let sources = SourceCache::for_home(home);
     let builder = Builder::new(&store, &sources, &home.config().env_whitelist);
     match builder.build(&spec, &TerminalReporter { verbose })? {
@@ -70,6 +71,8 @@ fn build_profile(
 ) -> Result<ExitCode> {
     let plan = load_plan(file, params, jobs)?;
     let store = Store::for_home(home);
+    // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
+    let _session = store.session()?;
     let sources = SourceCache::for_home(home);
     let builder = Builder::new(&store, &sources, &home.config().env_whitelist);
     let reporter = TerminalReporter { verbose };

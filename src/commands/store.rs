@@ -74,3 +74,73 @@ pub fn purge(home: &Home, id: &str) -> Result<ExitCode> {
         }
     }
 }
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
+    let store = Store::for_home(home);
+    if list {
+        for root in hit_engine::gc::roots(&store, &home.gc_roots_dir())? {
+            match &root.artifact {
+                Ok(id) => println!("{} -> {id}", root.link.display()),
+                Err(reason) => println!("{} (stale: {reason})", root.link.display()),
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A dry run only reads: it shares the lock with running builds.
+    let _lock = if dry_run {
+        store.session()?
+    } else {
+        store.exclusive()?
+    };
+    let plan = hit_engine::gc::plan(&store, &home.gc_roots_dir(), &home.source_dir())?;
+    if dry_run {
+        for root in &plan.roots {
+            if let Err(reason) = &root.artifact {
+                println!("would drop root {}: {reason}", root.entry.display());
+            }
+        }
+        for (id, path) in &plan.keep {
+            println!("keep {id}: reached from {}", path.display());
+        }
+        for (id, path, size) in &plan.delete {
+            let what = id
+                .as_ref()
+                .map_or_else(|| "(unreadable metadata)".to_owned(), ToString::to_string);
+            println!(
+                "would delete {what} at {} ({}): no root reaches it",
+                path.display(),
+                megabytes(*size)
+            );
+        }
+        for claim in &plan.stale_claims {
+            println!(
+                "would delete the claim {} of an interrupted build",
+                claim.display()
+            );
+        }
+        for (path, size) in &plan.unused_sources {
+            println!(
+                "would delete source {} ({}): no kept artifact uses it",
+                path.display(),
+                megabytes(*size)
+            );
+        }
+        println!("would free {}", megabytes(plan.bytes()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = hit_engine::gc::apply(&store, &plan, &home.source_dir())?;
+    println!(
+        "deleted {} artifacts and {} sources, freed {}; dropped {} stale roots and {} interrupted builds; kept {} artifacts",
+        report.artifacts,
+        report.sources,
+        megabytes(report.bytes),
+        report.roots,
+        report.claims,
+        plan.keep.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -32,6 +32,16 @@ impl FileLock {
         })
     }
 
+    /// Waits for a shared hold of the lock (many holders at once, none exclusive).
+    pub fn acquire_shared(path: &Path) -> io::Result<Self> {
+        let file = Self::open(path)?;
+        file.lock_shared()?;
+        Ok(Self {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Takes the lock if it is free.
     pub fn try_acquire(path: &Path) -> io::Result<Option<Self>> {
         let file = Self::open(path)?;

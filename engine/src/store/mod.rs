@@ -14,6 +14,7 @@
 //!   build.log
 //! <locks>/<name>-<hash>.lock       held while an id is built (flock)
 //! <locks>/commit.lock              held for the instant of claiming or committing a path
+//! <locks>/gc.lock                  shared by every build session, exclusive for gc
 //! ```
 //!
 //! ## The commit protocol
@@ -40,7 +41,7 @@
 //! if that is not it, it scans `<name>/` for longer prefixes of the hash.
 
 mod artifact;
-mod fs;
+pub(crate) mod fs;
 mod lock;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
@@ -177,6 +178,93 @@ impl Store {
     pub fn try_lock(&self, id: &ArtifactId) -> Result<Option<FileLock>, StoreError> {
         let path = self.lock_path(id);
         FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    /// A build session: held (shared) while a process builds and uses artifacts that no gc
+    /// root protects yet, such as a profile's packages before the profile is linked. gc
+    /// takes the same lock exclusively, so it never deletes what a running build needs.
+    pub fn session(&self) -> Result<FileLock, StoreError> {
+        let path = self.locks_dir.join("gc.lock");
+        FileLock::acquire_shared(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    /// The exclusive side of [`Store::session`], for gc.
+    pub fn exclusive(&self) -> Result<FileLock, StoreError> {
+        let path = self.locks_dir.join("gc.lock");
+        FileLock::acquire(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    /// Every entry under the store dir: `(name dir entry path, is a real directory)`.
+    pub(crate) fn entries(&self) -> Result<Vec<(PathBuf, bool)>, StoreError> {
+        let mut out = Vec::new();
+        let names = match std::fs::read_dir(&self.dir) {
+            Ok(names) => names,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(error) => return Err(io_error("cannot read", &self.dir)(error)),
+        };
+        for name in names {
+            let name = name.map_err(io_error("cannot read", &self.dir))?.path();
+            if !std::fs::symlink_metadata(&name).is_ok_and(|meta| meta.is_dir()) {
+                continue;
+            }
+            for entry in std::fs::read_dir(&name).map_err(io_error("cannot read", &name))? {
+                let entry = entry.map_err(io_error("cannot read", &name))?;
+                let is_dir = entry
+                    .file_type()
+                    .map_err(io_error("cannot read", &entry.path()))?
+                    .is_dir();
+                out.push((entry.path(), is_dir));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a directory of the store (an artifact) atomically: renamed out, then deleted.
+    pub(crate) fn remove_dir(&self, path: &Path) -> Result<(), StoreError> {
+        std::fs::create_dir_all(&self.build_dir)
+            .map_err(io_error("cannot create", &self.build_dir))?;
+        let trash = tempfile::Builder::new()
+            .prefix("gc-")
+            .tempdir_in(&self.build_dir)
+            .map_err(io_error("cannot create a temp dir in", &self.build_dir))?
+            .keep();
+        {
+            let _commit = self.commit_lock()?;
+            std::fs::rename(path, trash.join("artifact"))
+                .map_err(io_error("cannot move away", path))?;
+        }
+        fs::remove_tree(&trash).map_err(io_error("cannot remove", &trash))
+    }
+
+    /// Removes a claim symlink and its build directory if no process is building that id.
+    /// Returns whether it was stale (and is now gone).
+    pub(crate) fn remove_stale_claim(&self, claim: &Path) -> Result<bool, StoreError> {
+        let Ok(stage) = std::fs::read_link(claim) else {
+            return Ok(false);
+        };
+        let work_dir = stage.parent().map(Path::to_path_buf).unwrap_or_default();
+        let parsed = work_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit_once('-'))
+            .and_then(|(name, hash)| {
+                ArtifactId::new(crate::spec::PackageName::new(name).ok()?, hash).ok()
+            });
+        let lock = match &parsed {
+            Some(id) => self.try_lock(id)?,
+            None => None,
+        };
+        if parsed.is_some() && lock.is_none() {
+            return Ok(false);
+        }
+        let _commit = self.commit_lock()?;
+        if std::fs::read_link(claim).ok().as_deref() == Some(stage.as_path()) {
+            std::fs::remove_file(claim).map_err(io_error("cannot remove the claim", claim))?;
+        }
+        if work_dir.starts_with(&self.build_dir) {
+            fs::remove_tree(&work_dir).map_err(io_error("cannot remove", &work_dir))?;
+        }
+        Ok(true)
     }
 
     fn commit_lock(&self) -> Result<FileLock, StoreError> {

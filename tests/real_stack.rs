@@ -1,0 +1,94 @@
+//! The whole recipe repository (packages/profiles/stack.rhai) built in one `hit build -j2`
+//! from ../shared/mirror over HTTP. Long (about ten minutes on two cores): not in the
+//! default run; .ci/run runs it as its own step:
+//!
+//!     cargo test --test real_stack -- --ignored
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Env, HttpServer, hashed_mirror, stderr_of, stdout_of};
+use std::path::Path;
+
+fn run(program: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        program.display(),
+        stderr_of(&output)
+    );
+    format!("{}{}", stdout_of(&output), stderr_of(&output))
+}
+
+#[test]
+#[ignore = "builds the whole stack (~10 min); .ci/run runs it"]
+fn the_whole_stack_builds_in_one_go() {
+    let env = Env::new();
+    let mirror = HttpServer::serve(&hashed_mirror(&env.path("mirror")));
+    env.with_mirrors(&[&mirror.url]);
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/stack.rhai");
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&profile)
+        .arg("-j2")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("profile stack: 14 packages (14 built, 0 already built)"),
+        "{}",
+        stderr_of(&output)
+    );
+    let stack = env.path("stack");
+
+    assert!(run(&stack.join("bin/xz"), &["--version"]).contains("5.4.1"));
+    assert!(run(&stack.join("bin/lz4"), &["--version"]).contains("v1.9.4"));
+    assert!(run(&stack.join("bin/zstd"), &["--version"]).contains("v1.5.4"));
+    assert!(run(&stack.join("bin/m4"), &["--version"]).contains("1.4.19"));
+    assert!(run(&stack.join("bin/sqlite3"), &["-version"]).starts_with("3.40.1"));
+    assert!(run(&stack.join("bin/xmllint"), &["--version"]).contains("20914"));
+    let lua = run(&stack.join("bin/lua"), &["-e", "print(1 + 1)"]);
+    assert_eq!(lua, "2\n");
+
+    // Real dependency edges reach the libraries by rpath.
+    let resolve = |name: &str| {
+        stdout_of(
+            &env.hit()
+                .args(["resolve", name, "-p"])
+                .arg(&profile)
+                .output()
+                .unwrap(),
+        )
+        .trim()
+        .to_owned()
+    };
+    for (library, needs) in [
+        ("lib/libmpc.so", vec!["gmp", "mpfr"]),
+        ("lib/libmpfr.so", vec!["gmp"]),
+        ("lib/libxml2.so", vec!["zlib", "xz"]),
+        ("lib/libpng16.so", vec!["zlib"]),
+    ] {
+        let ldd = run(Path::new("ldd"), &[stack.join(library).to_str().unwrap()]);
+        for dep in needs {
+            assert!(
+                ldd.contains(&format!("{}/lib/", resolve(dep))),
+                "{library} does not use {dep} from the store:\n{ldd}"
+            );
+        }
+    }
+    // m4 is a build tool of gmp, linked here only because the profile names it.
+    assert!(stack.join("bin/m4").exists());
+
+    let again = env.hit().arg("build").arg(&profile).output().unwrap();
+    assert!(
+        stderr_of(&again).contains("(0 built, 14 already built)"),
+        "{}",
+        stderr_of(&again)
+    );
+}
