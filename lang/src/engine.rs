@@ -50,28 +50,8 @@ fn runtime_error(message: String, position: Position) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(message.into(), position))
 }
 
-/// Arguments for a shell line: plain words as they are, anything else in double quotes
-/// (with `"`, `\` and `` ` `` escaped), so that `$VARIABLES` still expand but spaces and
-/// other characters stay in one argument.
 fn quote(args: &[String]) -> String {
-    args.iter()
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
-            if plain {
-                arg.clone()
-            } else {
-                let escaped = arg
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('`', "\\`");
-                format!("\"{escaped}\"")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    hit_engine::shell::quote_expanding(args)
 }
 
 impl Evaluator {
