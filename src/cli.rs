@@ -27,12 +27,8 @@ pub enum Command {
         /// Parameters for the profile and its recipes (override the profile's `params`).
         #[arg(value_name = "KEY=VALUE")]
         params: Vec<String>,
-        /// Make jobs per build (default: the number of CPUs).
-        #[arg(short, long)]
-        jobs: Option<usize>,
-        /// Stream build logs to the terminal.
-        #[arg(short, long)]
-        verbose: bool,
+        #[command(flatten)]
+        options: BuildOptions,
     },
     /// List a profile's packages: version, short id, built or missing.
     Status {
@@ -93,6 +89,27 @@ pub enum Command {
         /// The artifact id (name/hash).
         id: String,
     },
+}
+
+/// How `hit build` runs and reports.
+#[derive(Debug, Clone, Args)]
+pub struct BuildOptions {
+    /// Jobs at once across all builds (one GNU make jobserver; default: the number of CPUs).
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Stop starting builds after the first failure (default: keep building what does not
+    /// depend on it).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Stream build logs to the terminal.
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Show only errors and the final line.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write one JSON event per line on stdout (started, finished, failed, skipped, ...).
+    #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,34 +1,197 @@
-//! What the terminal shows while building.
+//! What the terminal (or a consuming tool) sees while hit builds.
+//!
+//! - On a terminal: a live display (indicatif) of the running builds with their elapsed
+//!   time and a done/total bar; finished and failed builds scroll above it.
+//! - Not on a terminal: one line per event (`building`, `built`, `skipped`, failures).
+//! - `-v`: the build logs stream to stderr as they are written (no live display).
+//! - `-q`: only failures and the final line.
+//! - `--json`: one JSON object per line on stdout for every event (`waiting`, `started`,
+//!   `present`, `finished`, `failed`, `skipped`), then the final `profile` or `summary`.
 
 use hit_engine::build::{BuildEvent, BuildFailure, Reporter};
-use std::io::Write;
+use hit_engine::spec::ArtifactId;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
 
-/// Prints build events to stderr; with `verbose`, streams the build log too.
-#[derive(Debug)]
-pub struct TerminalReporter {
-    pub verbose: bool,
+/// How much to say, and in which form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Human { verbose: bool, quiet: bool },
+    Json,
 }
 
-impl Reporter for TerminalReporter {
-    fn event(&self, event: BuildEvent<'_>) {
-        let mut stderr = std::io::stderr().lock();
-        let _ = match event {
-            BuildEvent::WaitingForLock { id } => {
-                writeln!(
-                    stderr,
-                    "waiting for another hit process to finish building {id}"
-                )
+/// Prints build events; see the module doc.
+pub struct Progress {
+    output: Output,
+    live: Option<Live>,
+}
+
+struct Live {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    running: Mutex<HashMap<ArtifactId, ProgressBar>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("output", &self.output)
+            .field("live", &self.live.is_some())
+            .finish()
+    }
+}
+
+impl Progress {
+    /// `total` is how many builds there may be (the done/total bar).
+    pub fn new(output: Output, total: usize) -> Self {
+        let live = match output {
+            Output::Human {
+                verbose: false,
+                quiet: false,
+            } if std::io::stderr().is_terminal() && total > 0 => {
+                let multi = MultiProgress::new();
+                let overall = multi.add(ProgressBar::new(total as u64));
+                overall.set_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} packages {msg}")
+                        .expect("a valid template"),
+                );
+                Some(Live {
+                    multi,
+                    overall,
+                    running: Mutex::new(HashMap::new()),
+                })
             }
-            BuildEvent::Started { id, log } => {
-                if self.verbose {
-                    writeln!(stderr, "building {id} (log: {})", log.display())
-                } else {
-                    writeln!(stderr, "building {id}")
+            _ => None,
+        };
+        Self { output, live }
+    }
+
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// A line for the user (stderr), above the live display if there is one.
+    pub fn say(&self, text: &str) {
+        match &self.live {
+            Some(live) => {
+                let _ = live.multi.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn quiet(&self) -> bool {
+        matches!(self.output, Output::Human { quiet: true, .. })
+    }
+
+    /// One JSON event on stdout.
+    pub fn json(&self, value: serde_json::Value) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{value}");
+        let _ = stdout.flush();
+    }
+
+    fn done(&self, id: &ArtifactId) {
+        if let Some(live) = &self.live {
+            if let Some(bar) = live.running.lock().expect("not poisoned").remove(id) {
+                bar.finish_and_clear();
+                live.multi.remove(&bar);
+            }
+            live.overall.inc(1);
+        }
+    }
+
+    /// Clears the live display.
+    pub fn finish(&self) {
+        if let Some(live) = &self.live {
+            for (_, bar) in live.running.lock().expect("not poisoned").drain() {
+                bar.finish_and_clear();
+            }
+            live.overall.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn event(&self, event: BuildEvent<'_>) {
+        if self.output == Output::Json {
+            let value = match event {
+                BuildEvent::WaitingForLock { id } => {
+                    json!({"event": "waiting", "id": id.to_string()})
+                }
+                BuildEvent::Started { id, log } => {
+                    json!({"event": "started", "id": id.to_string(), "log": log})
+                }
+                BuildEvent::Log { .. } => return,
+                BuildEvent::AlreadyBuilt { name, id } => {
+                    json!({"event": "present", "name": name, "id": id.to_string()})
+                }
+                BuildEvent::Finished { name, id, duration } => json!({
+                    "event": "finished", "name": name, "id": id.to_string(), "duration_ms": duration.as_millis() as u64,
+                }),
+                BuildEvent::Failed { name, failure } => json!({
+                    "event": "failed", "name": name, "id": failure.id.to_string(), "error": failure.error,
+                    "log": failure.log, "build_dir": failure.build_dir, "log_tail": failure.log_tail,
+                }),
+                BuildEvent::Skipped { name, id, because } => {
+                    json!({"event": "skipped", "name": name, "id": id.to_string(), "because": because})
+                }
+            };
+            return self.json(value);
+        }
+        let verbose = matches!(self.output, Output::Human { verbose: true, .. });
+        match event {
+            BuildEvent::WaitingForLock { id } if !self.quiet() => {
+                self.say(&format!(
+                    "waiting for another hit process to finish building {id}"
+                ));
+            }
+            BuildEvent::Started { id, log } => match &self.live {
+                Some(live) => {
+                    let bar = live
+                        .multi
+                        .insert_before(&live.overall, ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                            .expect("a valid template"),
+                    );
+                    bar.set_message(id.to_string());
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    live.running
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id.clone(), bar);
+                }
+                None if verbose => self.say(&format!("building {id} (log: {})", log.display())),
+                None if !self.quiet() => self.say(&format!("building {id}")),
+                None => {}
+            },
+            BuildEvent::Log { bytes, .. } if verbose => {
+                let _ = std::io::stderr().lock().write_all(bytes);
+            }
+            BuildEvent::AlreadyBuilt { id, .. } => self.done(id),
+            BuildEvent::Finished { id, duration, .. } => {
+                self.done(id);
+                if !self.quiet() {
+                    self.say(&format!("built {id} in {:.1} s", duration.as_secs_f64()));
                 }
             }
-            BuildEvent::Log { bytes, .. } if self.verbose => stderr.write_all(bytes),
-            BuildEvent::Log { .. } => Ok(()),
-        };
+            BuildEvent::Failed { failure, .. } => {
+                self.done(&failure.id);
+                self.say(&format!("error: {}", self::failure(failure)));
+            }
+            BuildEvent::Skipped { name, id, because } => {
+                self.done(id);
+                if !self.quiet() {
+                    self.say(&format!("skipped {name}: it needs {because}, which failed"));
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -119,7 +119,15 @@ fn the_environment_starts_empty_with_home_inside_the_build_dir() {
     names.sort();
     // PWD and SHLVL are set by sh itself.
     names.retain(|name| !matches!(*name, "PWD" | "SHLVL" | "OLDPWD" | "_"));
-    assert_eq!(names, ["ARTIFACT", "BUILD", "HOME", "PATH"], "{dump}");
+    assert_eq!(
+        names,
+        ["ARTIFACT", "BUILD", "HOME", "MAKEFLAGS", "PATH"],
+        "{dump}"
+    );
+    assert!(
+        dump.contains("MAKEFLAGS=-j --jobserver-fds="),
+        "the jobserver is not handed down: {dump}"
+    );
     let var = |name: &str| {
         dump.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}=")))

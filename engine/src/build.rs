@@ -14,6 +14,7 @@
 //! | `HOME` | an empty directory of the build's own |
 //! | `<REF>_DIR`, `<REF>_ID` | path and id of each import that has a `ref` |
 //! | `PATH` | the whitelisted host `PATH` (if any), after the `bin/` of each import |
+//! | `MAKEFLAGS` | with a jobserver ([`Builder::with_jobserver`]): its `--jobserver-auth`, for every command |
 //! | whitelisted | host variables named in `env_whitelist` (config) |
 //!
 //! A build that fails is an outcome ([`BuildOutcome::Failed`]) with the error, the log's
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 /// How many log lines a failure carries.
 pub const FAILURE_TAIL_LINES: usize = 20;
 
-/// What a build reports while it runs.
+/// What builds report while they run (the last four come from the scheduler).
 #[derive(Debug)]
 pub enum BuildEvent<'a> {
     /// Another process holds the id's lock; this one waits for it.
@@ -40,6 +41,25 @@ pub enum BuildEvent<'a> {
     Started { id: &'a ArtifactId, log: &'a Path },
     /// Output for the build log.
     Log { id: &'a ArtifactId, bytes: &'a [u8] },
+    /// A package of a schedule was in the store already.
+    AlreadyBuilt { name: &'a str, id: &'a ArtifactId },
+    /// A package of a schedule was built.
+    Finished {
+        name: &'a str,
+        id: &'a ArtifactId,
+        duration: Duration,
+    },
+    /// A package of a schedule failed to build.
+    Failed {
+        name: &'a str,
+        failure: &'a BuildFailure,
+    },
+    /// A package of a schedule was not built because a dependency failed.
+    Skipped {
+        name: &'a str,
+        id: &'a ArtifactId,
+        because: &'a str,
+    },
 }
 
 /// Receives [`BuildEvent`]s; the `hit` binary prints them.
@@ -86,6 +106,8 @@ pub enum BuildError {
     ImportNotBuilt { id: ArtifactId, import: ArtifactId },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Schedule(String),
     #[error("{path}: cannot write the build log: {source}")]
     Log {
         path: PathBuf,
@@ -99,6 +121,7 @@ pub struct Builder<'a> {
     store: &'a Store,
     sources: &'a SourceCache,
     host_env: BTreeMap<String, String>,
+    jobserver: Option<jobserver::Client>,
 }
 
 struct Forward<'a> {
@@ -123,7 +146,22 @@ impl<'a> Builder<'a> {
             store,
             sources,
             host_env,
+            jobserver: None,
         }
+    }
+
+    /// Gives every build's commands this jobserver (see [`JobRunner::with_jobserver`]).
+    pub fn with_jobserver(mut self, jobserver: jobserver::Client) -> Self {
+        self.jobserver = Some(jobserver);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    pub fn jobserver(&self) -> Option<&jobserver::Client> {
+        self.jobserver.as_ref()
     }
 
     /// Builds `spec` unless it is in the store.
@@ -268,6 +306,7 @@ impl<'a> Builder<'a> {
             cwd: staging.build_dir.clone(),
         };
         JobRunner::new(log, staging.inputs_dir.clone())
+            .with_jobserver(self.jobserver.as_ref())
             .run(spec.commands(), &mut env)
             .map_err(|error| error.to_string())?;
         match self.store.stage_reference(staging) {

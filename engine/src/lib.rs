@@ -10,6 +10,8 @@
 //! - [`profile`]: profile artifacts (trees of symlinks to packages), the atomic switch of
 //!   `./<profile>` and its gc root.
 //! - [`gc`]: mark from the gc roots, sweep unreachable artifacts and unused sources.
+//! - [`schedule`]: the job queue: a DAG of builds in parallel under one make jobserver,
+//!   critical path first, keep-going or fail-fast; [`durations`] feeds its order.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
 //!   through [`build::Reporter`] and returns a failure as data.
 //!
@@ -17,10 +19,12 @@
 //! never prints; the `hit` binary does.
 
 pub mod build;
+pub mod durations;
 pub mod gc;
 pub mod home;
 pub mod job;
 pub mod profile;
+pub mod schedule;
 pub mod shell;
 pub mod source;
 pub mod spec;

@@ -1,14 +1,18 @@
-//! `hit build`: one build spec, or a whole profile.
+//! `hit build`: one build spec, or a whole profile through the scheduler.
 
 use super::{DEFAULT_PROFILE, load_plan, read_spec};
-use crate::report::{self, TerminalReporter};
-use anyhow::Result;
-use hit_engine::build::{BuildOutcome, Builder};
+use crate::cli::BuildOptions;
+use crate::report::{Output, Progress};
+use anyhow::{Context, Result};
+use hit_engine::build::{BuildOutcome, Builder, Reporter};
+use hit_engine::durations::Durations;
 use hit_engine::home::Home;
 use hit_engine::profile::{self, ProfileSpec};
+use hit_engine::schedule::{self, ScheduleOptions, Task, TaskOutcome};
 use hit_engine::source::SourceCache;
 use hit_engine::store::Store;
-use std::collections::BTreeMap;
+use serde_json::json;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,8 +20,7 @@ pub fn build(
     home: &Home,
     target: Option<PathBuf>,
     params: &[String],
-    jobs: Option<usize>,
-    verbose: bool,
+    options: &BuildOptions,
 ) -> Result<ExitCode> {
     let target = target.unwrap_or_else(|| PathBuf::from(DEFAULT_PROFILE));
     let is_spec = target == Path::new("-") || target.extension().is_some_and(|ext| ext == "json");
@@ -25,110 +28,184 @@ pub fn build(
         if !params.is_empty() {
             anyhow::bail!("KEY=VALUE parameters are for profiles; a build.json has none");
         }
-        return build_spec(home, &target, verbose);
+        return build_spec(home, &target, options);
     }
-    build_profile(home, &target, params, jobs, verbose)
+    build_profile(home, &target, params, options)
 }
 
-fn build_spec(home: &Home, spec_path: &Path, verbose: bool) -> Result<ExitCode> {
+fn output(options: &BuildOptions) -> Output {
+    if options.json {
+        Output::Json
+    } else {
+        Output::Human {
+            verbose: options.verbose,
+            quiet: options.quiet,
+        }
+    }
+}
+
+fn jobs(options: &BuildOptions) -> usize {
+    options
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+fn builder<'a>(
+    home: &Home,
+    store: &'a Store,
+    sources: &'a SourceCache,
+    jobs: usize,
+) -> Result<Builder<'a>> {
+    let jobserver = schedule::jobserver(jobs).context("cannot create the make jobserver")?;
+    Ok(Builder::new(store, sources, &home.config().env_whitelist).with_jobserver(jobserver))
+}
+
+fn build_spec(home: &Home, spec_path: &Path, options: &BuildOptions) -> Result<ExitCode> {
     let spec = read_spec(spec_path)?;
     let store = Store::for_home(home);
     let _session = store.session()?;
     let sources = SourceCache::for_home(home);
-    let builder = Builder::new(&store, &sources, &home.config().env_whitelist);
-    match builder.build(&spec, &TerminalReporter { verbose })? {
+    let builder = builder(home, &store, &sources, jobs(options))?;
+    let progress = Progress::new(output(options), 0);
+    let outcome = builder.build(&spec, &progress)?;
+    let (path, code) = match &outcome {
         BuildOutcome::AlreadyBuilt { path } => {
-            eprintln!("{} is already built", spec.id());
-            println!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
+            progress.event(hit_engine::build::BuildEvent::AlreadyBuilt {
+                name: spec.name().as_str(),
+                id: spec.id(),
+            });
+            if progress.output() != Output::Json && !options.quiet {
+                progress.say(&format!("{} is already built", spec.id()));
+            }
+            (Some(path), ExitCode::SUCCESS)
         }
         BuildOutcome::Built { path, duration } => {
-            eprintln!("built {} in {:.1} s", spec.id(), duration.as_secs_f64());
-            println!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
+            let duration = *duration;
+            progress.event(hit_engine::build::BuildEvent::Finished {
+                name: spec.name().as_str(),
+                id: spec.id(),
+                duration,
+            });
+            (Some(path), ExitCode::SUCCESS)
         }
         BuildOutcome::Failed(failure) => {
-            eprintln!("error: {}", report::failure(&failure));
-            Ok(ExitCode::FAILURE)
+            progress.event(hit_engine::build::BuildEvent::Failed {
+                name: spec.name().as_str(),
+                failure,
+            });
+            (None, ExitCode::FAILURE)
+        }
+    };
+    progress.finish();
+    if let Some(path) = path {
+        match progress.output() {
+            Output::Json => progress
+                .json(json!({"event": "artifact", "id": spec.id().to_string(), "path": path})),
+            Output::Human { .. } => println!("{}", path.display()),
         }
     }
-}
-
-/// What happened to one package of a profile build.
-enum Done {
-    Present,
-    Built,
-    Failed,
-    Skipped(String),
+    Ok(code)
 }
 
 fn build_profile(
     home: &Home,
     file: &Path,
     params: &[String],
-    jobs: Option<usize>,
-    verbose: bool,
+    options: &BuildOptions,
 ) -> Result<ExitCode> {
-    let plan = load_plan(file, params, jobs)?;
+    let jobs = jobs(options);
+    let plan = load_plan(file, params, Some(jobs))?;
     let store = Store::for_home(home);
     // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
     let _session = store.session()?;
     let sources = SourceCache::for_home(home);
-    let builder = Builder::new(&store, &sources, &home.config().env_whitelist);
-    let reporter = TerminalReporter { verbose };
-    let mut done: BTreeMap<&str, Done> = BTreeMap::new();
-    // One at a time, dependencies first; a failure stops only what depends on it.
-    for package in &plan.packages {
-        let needs = package.recipe.deps.iter().chain(&package.recipe.build_deps);
-        let blocked = needs.filter_map(|dep| match done.get(dep.as_str()) {
-            Some(Done::Failed) => Some(dep.clone()),
-            Some(Done::Skipped(cause)) => Some(cause.clone()),
-            _ => None,
-        });
-        if let Some(cause) = blocked.into_iter().next() {
-            done.insert(&package.name, Done::Skipped(cause));
-            continue;
-        }
-        let outcome = match builder.build(&package.spec, &reporter)? {
-            BuildOutcome::AlreadyBuilt { .. } => Done::Present,
-            BuildOutcome::Built { duration, .. } => {
-                eprintln!(
-                    "built {} in {:.1} s",
-                    package.spec.id(),
-                    duration.as_secs_f64()
-                );
-                Done::Built
-            }
-            BuildOutcome::Failed(failure) => {
-                eprintln!("error: {}", report::failure(&failure));
-                Done::Failed
-            }
-        };
-        done.insert(&package.name, outcome);
-    }
-    let count = |f: fn(&Done) -> bool| done.values().filter(|d| f(d)).count();
-    let (built, present, failed) = (
-        count(|d| matches!(d, Done::Built)),
-        count(|d| matches!(d, Done::Present)),
-        count(|d| matches!(d, Done::Failed)),
+    let builder = builder(home, &store, &sources, jobs)?;
+
+    let index: HashMap<&str, usize> = plan
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let tasks: Vec<Task> = plan
+        .packages
+        .iter()
+        .map(|package| Task {
+            name: package.name.clone(),
+            spec: package.spec.clone(),
+            deps: package
+                .recipe
+                .deps
+                .iter()
+                .chain(&package.recipe.build_deps)
+                .map(|dep| index[dep.as_str()])
+                .collect(),
+        })
+        .collect();
+    let progress = Progress::new(output(options), tasks.len());
+    let mut durations = Durations::load(home.root());
+    let schedule_options = ScheduleOptions {
+        jobs,
+        fail_fast: options.fail_fast,
+    };
+    let outcomes = schedule::run(
+        &builder,
+        &tasks,
+        &mut durations,
+        schedule_options,
+        &progress,
     );
-    if failed > 0 {
-        let failed_names: Vec<&str> = done
+    progress.finish();
+    let outcomes = outcomes?;
+
+    let count = |f: fn(&TaskOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let built = count(|o| matches!(o, TaskOutcome::Built(_)));
+    let present = count(|o| matches!(o, TaskOutcome::AlreadyBuilt));
+    let names = |f: fn(&TaskOutcome) -> bool| -> Vec<&str> {
+        tasks
             .iter()
-            .filter(|(_, d)| matches!(d, Done::Failed))
-            .map(|(n, _)| *n)
-            .collect();
-        eprintln!(
-            "error: {} failed: {}",
-            if failed == 1 { "1 package" } else { "packages" },
-            failed_names.join(", ")
-        );
-        for (name, outcome) in &done {
-            if let Done::Skipped(cause) = outcome {
-                eprintln!("  skipped {name}: it needs {cause}");
+            .zip(&outcomes)
+            .filter(|(_, o)| f(o))
+            .map(|(t, _)| t.name.as_str())
+            .collect()
+    };
+    let failed = names(|o| matches!(o, TaskOutcome::Failed(_)));
+    if !failed.is_empty() {
+        let skipped = names(|o| matches!(o, TaskOutcome::Skipped(_)));
+        let not_started = names(|o| matches!(o, TaskOutcome::NotStarted));
+        if progress.output() == Output::Json {
+            progress.json(json!({
+                "event": "summary", "built": built, "present": present,
+                "failed": failed, "skipped": skipped, "not_started": not_started,
+            }));
+        } else {
+            let mut text = format!(
+                "error: {} failed: {}",
+                if failed.len() == 1 {
+                    "1 package"
+                } else {
+                    "packages"
+                },
+                failed.join(", ")
+            );
+            if !skipped.is_empty() {
+                text.push_str(&format!(
+                    "\nskipped because of that: {}",
+                    skipped.join(", ")
+                ));
             }
+            if !not_started.is_empty() {
+                text.push_str(&format!(
+                    "\nnot started (--fail-fast): {}",
+                    not_started.join(", ")
+                ));
+            }
+            text.push_str(&format!(
+                "\n{built} built, {present} already built; the profile link was not changed"
+            ));
+            eprintln!("{text}");
         }
-        eprintln!("{built} built, {present} already built; the profile link was not changed");
         return Ok(ExitCode::FAILURE);
     }
 
@@ -145,12 +222,22 @@ fn build_profile(
     let (path, _) = profile::assemble(&store, &spec)?;
     let link = PathBuf::from(&plan.profile.name);
     profile::switch(&link, &path, &home.gc_roots_dir())?;
-    eprintln!(
-        "profile {}: {} packages ({built} built, {present} already built) -> ./{}",
-        plan.profile.name,
-        spec.packages.len(),
-        link.display()
-    );
-    println!("{}", path.display());
+    match progress.output() {
+        Output::Json => progress.json(json!({
+            "event": "profile", "name": plan.profile.name, "packages": spec.packages.len(),
+            "built": built, "present": present, "link": link, "path": path,
+        })),
+        Output::Human { quiet, .. } => {
+            if !quiet {
+                eprintln!(
+                    "profile {}: {} packages ({built} built, {present} already built) -> ./{}",
+                    plan.profile.name,
+                    spec.packages.len(),
+                    link.display()
+                );
+            }
+            println!("{}", path.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,9 +22,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build {
             target,
             params,
-            jobs,
-            verbose,
-        } => build::build(&home()?, target, &params, jobs, verbose),
+            options,
+        } => build::build(&home()?, target, &params, &options),
         Command::Status { profile, params } => inspect::status(
             &home()?,
             &profile.unwrap_or_else(|| PathBuf::from(DEFAULT_PROFILE)),

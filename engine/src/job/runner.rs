@@ -58,6 +58,7 @@ pub struct JobRunner<'l, 'a> {
     log: &'l mut BuildLog<'a>,
     scratch: PathBuf,
     inputs_written: usize,
+    jobserver: Option<&'l jobserver::Client>,
 }
 
 impl std::fmt::Debug for JobRunner<'_, '_> {
@@ -74,7 +75,16 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             log,
             scratch,
             inputs_written: 0,
+            jobserver: None,
         }
+    }
+
+    /// Hands a GNU make jobserver to every command (`MAKEFLAGS` and the pipe), so that the
+    /// `make`s of all concurrent builds share its tokens. It replaces any `MAKEFLAGS` the
+    /// build set.
+    pub fn with_jobserver(mut self, jobserver: Option<&'l jobserver::Client>) -> Self {
+        self.jobserver = jobserver;
+        self
     }
 
     /// Runs `commands` in `env`; changes made at this level stay in `env`.
@@ -224,6 +234,11 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             command.stdout(Stdio::piped());
         } else {
             command.stdout(log_writer.try_clone().map_err(io("creating a pipe"))?);
+        }
+        if let Some(jobserver) = self.jobserver {
+            jobserver.configure_make(&mut command);
+            // `MAKEFLAGS` (and the pipe) is all make needs; the rest would only leak into builds.
+            command.env_remove("CARGO_MAKEFLAGS").env_remove("MFLAGS");
         }
         let mut child = command
             .spawn()
