@@ -459,7 +459,9 @@ fn imports_of(
 ) -> Vec<ImportOf> {
     let recipe = &evaluated[name].recipe;
     let mut imports: BTreeMap<String, ImportOf> = BTreeMap::new();
-    for dep in run_closure(evaluated, &recipe.deps) {
+    // Direct dependencies only: their ids already cover theirs, and each library finds its
+    // own dependencies by rpath. (The transitive closure made a deep chain quadratic.)
+    for dep in recipe.deps.clone() {
         imports.insert(
             dep.clone(),
             ImportOf {
@@ -611,8 +613,8 @@ fn files_source(files: BTreeMap<String, String>, target: Option<&str>) -> Value 
 /// |------------------|------|
 /// | `name`, `version` | the recipe |
 /// | `sources` | the recipe's sources (files beside it packed as `files:`), then its patches under `.hit-patches/` |
-/// | `build.import` | the `deps` closure and the `build_deps`, as `<NAME>_DIR` / `<NAME>_ID` |
-/// | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`; the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -ex` of its lines |
+/// | `build.import` | the `deps` and the `build_deps` (direct ones), as `<NAME>_DIR` / `<NAME>_ID` |
+/// | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`; the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -exc` of its lines |
 fn spec_document(
     loader: &dyn Loader,
     package: &Evaluated,
@@ -751,7 +753,10 @@ fn spec_document(
     for stage in &all_stages {
         let mut text = vec![format!(": stage {}", stage.name)];
         text.extend(stage.run.iter().cloned());
-        commands.push(json!({"cmd": ["sh", "-ex", "$in0"], "inputs": [{"text": text}]}));
+        // The script is an argument (no file to write per stage); `\$` keeps every `$` for
+        // the shell, as hit's own substitution would otherwise take it.
+        let script = text.join("\n").replace('$', "\\$");
+        commands.push(json!({"cmd": ["sh", "-exc", script]}));
     }
     let import_docs: Vec<Value> = imports
         .iter()

@@ -52,16 +52,20 @@ fn make_writable_dirs(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The first file or symlink under `root` whose contents (or link target) contain
-/// `needle`. Reads every file once, in chunks.
+/// The first file or symlink under `root` (but not in its `.hit/`) whose contents (or link
+/// target) contain `needle`. Reads every file once, in chunks.
 pub(crate) fn find_reference(root: &Path, needle: &[u8]) -> io::Result<Option<std::path::PathBuf>> {
     let finder = memchr::memmem::Finder::new(needle);
     let mut buffer = vec![0u8; 1 << 20];
     let mut stack = vec![root.to_path_buf()];
+    let own_metadata = root.join(crate::store::META_DIR);
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let path = entry.path();
+            if path == own_metadata {
+                continue;
+            }
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 stack.push(path);

@@ -10,8 +10,8 @@
 //!   build/   ($BUILD)  sources and the build's working directory
 //!   home/    ($HOME)
 //!   stage/             what the build installs; becomes the artifact
-//!   inputs/            files handed to commands (`inputs`)
-//!   build.log
+//!   stage/.hit/build.log  the log, written in place (so it is the artifact's log)
+//!   inputs/            files handed to commands (`inputs`), if any
 //! <locks>/<name>-<hash>.lock       held while an id is built (flock)
 //! <locks>/commit.lock              held for the instant of claiming or committing a path
 //! <locks>/gc.lock                  shared by every build session, exclusive for gc
@@ -285,10 +285,11 @@ impl Store {
             build_dir: work_dir.join("build"),
             home_dir: work_dir.join("home"),
             inputs_dir: work_dir.join("inputs"),
-            log_path: work_dir.join("build.log"),
+            log_path: work_dir.join("stage").join(META_DIR).join("build.log"),
             work_dir,
         };
-        for dir in [&staging.stage_dir, &staging.build_dir, &staging.home_dir] {
+        let meta_dir = staging.stage_dir.join(META_DIR);
+        for dir in [&meta_dir, &staging.build_dir, &staging.home_dir] {
             std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
         }
         let artifact_dir = self.claim(id, &staging.stage_dir)?;
@@ -352,8 +353,6 @@ impl Store {
         let mut meta_json = serde_json::to_string_pretty(meta).expect("metadata always serializes");
         meta_json.push('\n');
         write("artifact.json", meta_json.as_bytes())?;
-        let log = std::fs::read(&staging.log_path).unwrap_or_default();
-        write("build.log", &log)?;
         // The stage dir itself stays writable until after the rename: moving a directory
         // to a new parent needs write access to it (its `..` changes).
         fs::make_read_only(&staging.stage_dir, false)
