@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod loader;
+mod plan_cache;
 mod report;
 
 use clap::Parser;

@@ -329,3 +329,61 @@ fn json_and_quiet_output() {
         )
     );
 }
+
+#[test]
+fn the_no_op_cache_never_hides_a_change() {
+    let env = Env::new();
+    let profile = setup(
+        &env,
+        &[
+            ("one", &[], "echo one > $ARTIFACT/one"),
+            ("two", &["one"], "true"),
+        ],
+        &["two"],
+    );
+    let build = || {
+        let output = env.hit().arg("build").arg(&profile).output().unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        stderr_of(&output)
+    };
+    assert!(build().contains("(2 built, 0 already built)"));
+    assert!(build().contains("(0 built, 2 already built)"));
+    let entries = std::fs::read_dir(env.home().join("cache/plans"))
+        .unwrap()
+        .count();
+    assert_eq!(entries, 1);
+
+    // An edited recipe is evaluated again.
+    std::fs::write(
+        env.path("recipes/one.rhai"),
+        r#"recipe(#{ name: "one", stages: [stage("build", "echo changed > $ARTIFACT/one")] })"#,
+    )
+    .unwrap();
+    assert!(build().contains("(2 built, 0 already built)"));
+    assert_eq!(
+        std::fs::read_to_string(env.path("p/one")).unwrap(),
+        "changed\n"
+    );
+
+    // A recipe that appears earlier in the search path (NAME/NAME.rhai is looked up
+    // after NAME.rhai, so move `two` there first) takes over.
+    std::fs::create_dir_all(env.path("recipes/two")).unwrap();
+    std::fs::rename(
+        env.path("recipes/two.rhai"),
+        env.path("recipes/two/two.rhai"),
+    )
+    .unwrap();
+    assert!(build().contains("(0 built, 2 already built)"));
+    std::fs::write(env.path("recipes/two.rhai"), r#"recipe(#{ name: "two", deps: ["one"], stages: [stage("build", "echo shadow > $ARTIFACT/two")] })"#).unwrap();
+    assert!(build().contains("(1 built, 1 already built)"));
+    assert_eq!(
+        std::fs::read_to_string(env.path("p/two")).unwrap(),
+        "shadow\n"
+    );
+
+    // A broken cache entry is ignored.
+    for entry in std::fs::read_dir(env.home().join("cache/plans")).unwrap() {
+        std::fs::write(entry.unwrap().path(), "{broken").unwrap();
+    }
+    assert!(build().contains("(0 built, 2 already built)"));
+}

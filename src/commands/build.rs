@@ -1,7 +1,11 @@
 //! `hit build`: one build spec, or a whole profile through the scheduler.
 
-use super::{DEFAULT_PROFILE, load_plan, read_spec};
+use super::{
+    DEFAULT_PROFILE, default_package_dirs, load_plan_with, parse_params, profile_file, read_spec,
+};
 use crate::cli::BuildOptions;
+use crate::loader::FsLoader;
+use crate::plan_cache;
 use crate::report::{Output, Progress};
 use anyhow::{Context, Result};
 use hit_engine::build::{BuildOutcome, Builder, Reporter};
@@ -115,10 +119,36 @@ fn build_profile(
     options: &BuildOptions,
 ) -> Result<ExitCode> {
     let jobs = jobs(options);
-    let plan = load_plan(file, params, Some(jobs))?;
     let store = Store::for_home(home);
     // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
     let _session = store.session()?;
+    let cache_dir = home.root().join("cache");
+    let cache_key = plan_cache::key(
+        &profile_file(file)?,
+        &parse_params(params)?,
+        &default_package_dirs(),
+    );
+    if let Some(entry) = plan_cache::lookup(&cache_dir, &cache_key, &FsLoader)
+        && let Ok(id) = entry.profile_id.parse()
+        && let Some(path) = store.resolve(&id)?
+    {
+        // Nothing that went into the profile changed, and it is built: only link it.
+        let link = PathBuf::from(&entry.profile_name);
+        profile::switch(&link, &path, &home.gc_roots_dir())?;
+        let progress = Progress::new(output(options), 0);
+        report_profile(
+            &progress,
+            &entry.profile_name,
+            entry.linked,
+            0,
+            entry.planned,
+            &link,
+            &path,
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let recorder = plan_cache::Recorder::new(&FsLoader);
+    let plan = load_plan_with(file, params, Some(jobs), &recorder)?;
     let sources = SourceCache::for_home(home);
     let builder = builder(home, &store, &sources, jobs)?;
 
@@ -222,22 +252,48 @@ fn build_profile(
     let (path, _) = profile::assemble(&store, &spec)?;
     let link = PathBuf::from(&plan.profile.name);
     profile::switch(&link, &path, &home.gc_roots_dir())?;
+    let entry = recorder.entry(
+        &plan.profile.name,
+        &spec.id().to_string(),
+        spec.packages.len(),
+        tasks.len(),
+    );
+    plan_cache::save(&cache_dir, &cache_key, &entry);
+    report_profile(
+        &progress,
+        &plan.profile.name,
+        spec.packages.len(),
+        built,
+        present,
+        &link,
+        &path,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The last words of a successful profile build.
+fn report_profile(
+    progress: &Progress,
+    name: &str,
+    linked: usize,
+    built: usize,
+    present: usize,
+    link: &Path,
+    path: &Path,
+) {
     match progress.output() {
         Output::Json => progress.json(json!({
-            "event": "profile", "name": plan.profile.name, "packages": spec.packages.len(),
+            "event": "profile", "name": name, "packages": linked,
             "built": built, "present": present, "link": link, "path": path,
         })),
         Output::Human { quiet, .. } => {
             if !quiet {
                 eprintln!(
-                    "profile {}: {} packages ({built} built, {present} already built) -> ./{}",
-                    plan.profile.name,
-                    spec.packages.len(),
+                    "profile {name}: {linked} packages ({built} built, {present} already built) -> ./{}",
                     link.display()
                 );
             }
             println!("{}", path.display());
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

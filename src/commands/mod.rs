@@ -123,24 +123,33 @@ fn parse_params(words: &[String]) -> Result<serde_json::Map<String, serde_json::
 }
 
 fn load_plan(profile: &Path, params: &[String], jobs: Option<usize>) -> Result<Plan> {
+    load_plan_with(profile, params, jobs, &FsLoader)
+}
+
+/// The absolute path of a profile file that must exist.
+fn profile_file(profile: &Path) -> Result<PathBuf> {
     if !profile.is_file() {
         bail!(
             "no profile {} here (give a profile script, e.g. `hit build my-stack.rhai`)",
             profile.display()
         );
     }
-    let file = std::path::absolute(profile).with_context(|| format!("{}", profile.display()))?;
+    std::path::absolute(profile).with_context(|| format!("{}", profile.display()))
+}
+
+fn load_plan_with(
+    profile: &Path,
+    params: &[String],
+    jobs: Option<usize>,
+    loader: &dyn hit_lang::Loader,
+) -> Result<Plan> {
+    let file = profile_file(profile)?;
     let options = PlanOptions {
         params: parse_params(params)?,
         jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         default_dirs: default_package_dirs(),
     };
-    Ok(hit_lang::plan(
-        &Evaluator::new(),
-        &FsLoader,
-        &file,
-        &options,
-    )?)
+    Ok(hit_lang::plan(&Evaluator::new(), loader, &file, &options)?)
 }
 
 fn package_of<'a>(plan: &'a Plan, name: &str) -> Result<&'a PlannedPackage> {

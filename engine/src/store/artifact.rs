@@ -8,7 +8,9 @@ pub const META_DIR: &str = ".hit";
 /// Format version of `artifact.json`.
 pub const META_FORMAT: u32 = 1;
 
-/// Contents of `<artifact>/.hit/artifact.json`.
+/// Contents of `<artifact>/.hit/artifact.json`. Written pretty, fields in this order: the
+/// `"id": "...",` line comes second, within the first bytes of the file, where lookups
+/// read it without parsing the (possibly long) rest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactMeta {
