@@ -4,7 +4,7 @@ file): a wide fan-in (N-1 leaves, one package depending on all) and a deep chain
 package depends on the previous one). Reports the cold build time per package, the no-op
 rebuild (evaluation of all N recipes included) and the no-op's peak memory (RSS).
 
-Usage: cargo build --release && python3 bench/synth.py [--packages 1000] [--runs 5] [-j 2]
+Usage: cargo build --release && python3 bench/synth.py [--packages 1000] [--runs 5] [-j 2] [--tmp /dev/shm]
        python3 bench/synth.py --write DIR --shape chain   (just write the recipes and profile)
 """
 import argparse, json, os, shutil, statistics, subprocess, tempfile, time
@@ -48,6 +48,7 @@ def main():
     parser.add_argument("--hit", default=os.path.join(HERE, "../target/release/hit"))
     parser.add_argument("--write")
     parser.add_argument("--shape", default="fan-in")
+    parser.add_argument("--tmp", help="where the store and recipes go (e.g. /dev/shm for tmpfs)")
     args = parser.parse_args()
     if args.write:
         print(write(args.write, args.shape, args.packages))
@@ -56,7 +57,7 @@ def main():
     print(f"| shape | packages | cold build (s) | per package (ms) | no-op median (ms) | no-op peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     for shape in ["fan-in", "chain"]:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             profile = write(tmp, shape, args.packages)
             env = dict(os.environ, HIT_HOME=os.path.join(tmp, "home"))
             subprocess.run([hit, "init-home"], env=env, check=True, capture_output=True)

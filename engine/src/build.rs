@@ -22,11 +22,13 @@
 //! Only a problem with the store itself (or an import that is not built) is an `Err`.
 
 use crate::job::{BuildLog, Environment, JobRunner, LogSink, log_tail};
+use crate::jobserver::Jobserver;
 use crate::source::SourceCache;
 use crate::spec::{ArtifactId, BuildSpec, pretty_document};
 use crate::store::{ArtifactMeta, META_FORMAT, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How many log lines a failure carries.
@@ -121,7 +123,7 @@ pub struct Builder<'a> {
     store: &'a Store,
     sources: &'a SourceCache,
     host_env: BTreeMap<String, String>,
-    jobserver: Option<jobserver::Client>,
+    jobserver: Option<Arc<Jobserver>>,
 }
 
 struct Forward<'a> {
@@ -151,7 +153,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Gives every build's commands this jobserver (see [`JobRunner::with_jobserver`]).
-    pub fn with_jobserver(mut self, jobserver: jobserver::Client) -> Self {
+    pub fn with_jobserver(mut self, jobserver: Arc<Jobserver>) -> Self {
         self.jobserver = Some(jobserver);
         self
     }
@@ -160,7 +162,7 @@ impl<'a> Builder<'a> {
         self.store
     }
 
-    pub fn jobserver(&self) -> Option<&jobserver::Client> {
+    pub fn jobserver(&self) -> Option<&Arc<Jobserver>> {
         self.jobserver.as_ref()
     }
 
@@ -306,7 +308,7 @@ impl<'a> Builder<'a> {
             cwd: staging.build_dir.clone(),
         };
         JobRunner::new(log, staging.inputs_dir.clone())
-            .with_jobserver(self.jobserver.as_ref())
+            .with_jobserver(self.jobserver.as_deref())
             .run(spec.commands(), &mut env)
             .map_err(|error| error.to_string())?;
         match self.store.stage_reference(staging) {

@@ -6,6 +6,7 @@
 //! - [`source`]: the source cache: fetch (http/https, file, git, inline files), verify,
 //!   unpack archives safely.
 //! - [`store`]: the artifact store: layout, lookup, locks, staging and atomic commit.
+//! - [`jobserver`]: the GNU make jobserver all builds share.
 //! - [`job`]: the command language interpreter that runs one build's commands.
 //! - [`profile`]: profile artifacts (trees of symlinks to packages), the atomic switch of
 //!   `./<profile>` and its gc root.
@@ -23,6 +24,7 @@ pub mod durations;
 pub mod gc;
 pub mod home;
 pub mod job;
+pub mod jobserver;
 pub mod profile;
 pub mod schedule;
 pub mod shell;

@@ -73,8 +73,8 @@ pub struct ScheduleOptions {
 }
 
 /// A jobserver with `jobs` tokens, for [`Builder::with_jobserver`] and [`run`].
-pub fn jobserver(jobs: usize) -> std::io::Result<jobserver::Client> {
-    jobserver::Client::new(jobs.max(1))
+pub fn jobserver(jobs: usize) -> std::io::Result<std::sync::Arc<crate::jobserver::Jobserver>> {
+    crate::jobserver::Jobserver::new(jobs)
 }
 
 enum State {
@@ -94,7 +94,7 @@ pub fn run(
     reporter: &dyn Reporter,
 ) -> Result<Vec<TaskOutcome>, BuildError> {
     let client = match builder.jobserver() {
-        Some(client) => client.clone(),
+        Some(client) => std::sync::Arc::clone(client),
         None => jobserver(options.jobs).map_err(|source| {
             BuildError::Schedule(format!("cannot create the jobserver: {source}"))
         })?,

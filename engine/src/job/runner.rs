@@ -58,7 +58,7 @@ pub struct JobRunner<'l, 'a> {
     log: &'l mut BuildLog<'a>,
     scratch: PathBuf,
     inputs_written: usize,
-    jobserver: Option<&'l jobserver::Client>,
+    jobserver: Option<&'l crate::jobserver::Jobserver>,
 }
 
 impl std::fmt::Debug for JobRunner<'_, '_> {
@@ -82,7 +82,7 @@ impl<'l, 'a> JobRunner<'l, 'a> {
     /// Hands a GNU make jobserver to every command (`MAKEFLAGS` and the pipe), so that the
     /// `make`s of all concurrent builds share its tokens. It replaces any `MAKEFLAGS` the
     /// build set.
-    pub fn with_jobserver(mut self, jobserver: Option<&'l jobserver::Client>) -> Self {
+    pub fn with_jobserver(mut self, jobserver: Option<&'l crate::jobserver::Jobserver>) -> Self {
         self.jobserver = jobserver;
         self
     }
@@ -236,9 +236,7 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             command.stdout(log_writer.try_clone().map_err(io("creating a pipe"))?);
         }
         if let Some(jobserver) = self.jobserver {
-            jobserver.configure_make(&mut command);
-            // `MAKEFLAGS` (and the pipe) is all make needs; the rest would only leak into builds.
-            command.env_remove("CARGO_MAKEFLAGS").env_remove("MFLAGS");
+            command.env("MAKEFLAGS", jobserver.makeflags());
         }
         let mut child = command
             .spawn()
