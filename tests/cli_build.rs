@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::{Env, shell_spec, stderr_of, stdout_of};
+use common::{Env, shell_spec, stderr_of, stdout_of, wait_for};
 use predicates::prelude::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 #[test]
 fn build_prints_the_path_last_and_a_rebuild_is_a_no_op() {
@@ -417,14 +416,7 @@ fn concurrent_builders_wait_for_each_other() {
         .spawn()
         .unwrap();
     // Wait until the first one is building, then start the second.
-    let started = Instant::now();
-    while !counter.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the first build never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&counter, "the first build starting");
     let second = env.std_hit().arg("build").arg(&spec).output().unwrap();
     assert!(second.status.success());
     assert!(
@@ -461,14 +453,7 @@ fn kill_9_during_a_build_leaves_no_artifact_and_the_next_build_works() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !started_flag.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the build never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&started_flag, "the build starting");
     // Kill hit and everything it started, as a crash would.
     std::process::Command::new("kill")
         .args(["-9", "--", &format!("-{}", child.id())])

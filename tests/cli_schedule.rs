@@ -33,6 +33,12 @@ fn setup(env: &Env, recipes: &[(&str, &[&str], &str)], packages: &[&str]) -> Pat
     profile
 }
 
+/// Records build durations (ms by name) as if earlier builds had taken them.
+fn seed_durations(env: &Env, durations: &str) {
+    env.hit().arg("init-home").assert().success();
+    std::fs::write(env.home().join("durations.json"), durations).unwrap();
+}
+
 /// A stage that logs `start`/`end` lines with nanosecond times around a sleep.
 fn timed(log: &Path, name: &str, seconds: &str) -> String {
     format!(
@@ -164,12 +170,7 @@ fn the_longest_remaining_path_starts_first() {
         ],
         &["short", "tail"],
     );
-    env.hit().arg("init-home").assert().success();
-    std::fs::write(
-        env.home().join("durations.json"),
-        r#"{"short": 5000, "long": 3000, "tail": 3000}"#,
-    )
-    .unwrap();
+    seed_durations(&env, r#"{"short": 5000, "long": 3000, "tail": 3000}"#);
     let output = env
         .hit()
         .arg("build")
@@ -203,12 +204,7 @@ fn fail_fast_starts_nothing_after_a_failure() {
         ],
         &["bad", "ok1", "ok2"],
     );
-    env.hit().arg("init-home").assert().success();
-    std::fs::write(
-        env.home().join("durations.json"),
-        r#"{"bad": 9000, "ok1": 10, "ok2": 10}"#,
-    )
-    .unwrap();
+    seed_durations(&env, r#"{"bad": 9000, "ok1": 10, "ok2": 10}"#);
     let output = env
         .hit()
         .arg("build")

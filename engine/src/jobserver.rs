@@ -22,7 +22,6 @@ use std::sync::Arc;
 pub struct Jobserver {
     reader: io::PipeReader,
     writer: io::PipeWriter,
-    tokens: usize,
 }
 
 /// A held token; given back on drop.
@@ -40,15 +39,7 @@ impl Jobserver {
         rustix::io::fcntl_setfd(&writer, rustix::io::FdFlags::empty())?;
         let tokens = tokens.max(1);
         writer.write_all(&vec![b'+'; tokens])?;
-        Ok(Arc::new(Self {
-            reader,
-            writer,
-            tokens,
-        }))
-    }
-
-    pub fn tokens(&self) -> usize {
-        self.tokens
+        Ok(Arc::new(Self { reader, writer }))
     }
 
     /// Waits for a token.

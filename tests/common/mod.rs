@@ -305,3 +305,15 @@ pub fn sha256_hex(path: &Path) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Waits until `path` exists (something a child process creates), for at most 30 s.
+pub fn wait_for(path: &Path, what: &str) {
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{what} never happened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -43,10 +43,6 @@ impl<'a> BuildLog<'a> {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes one line of hit's own (not a command's output).
     pub fn line(&mut self, text: &str) -> io::Result<()> {
         let mut bytes = text.as_bytes().to_vec();

@@ -4,13 +4,12 @@
 
 use std::fs::{File, TryLockError};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct FileLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl FileLock {
@@ -26,36 +25,23 @@ impl FileLock {
     pub fn acquire(path: &Path) -> io::Result<Self> {
         let file = Self::open(path)?;
         file.lock()?;
-        Ok(Self {
-            _file: file,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { _file: file })
     }
 
     /// Waits for a shared hold of the lock (many holders at once, none exclusive).
     pub fn acquire_shared(path: &Path) -> io::Result<Self> {
         let file = Self::open(path)?;
         file.lock_shared()?;
-        Ok(Self {
-            _file: file,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { _file: file })
     }
 
     /// Takes the lock if it is free.
     pub fn try_acquire(path: &Path) -> io::Result<Option<Self>> {
         let file = Self::open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(Self {
-                _file: file,
-                path: path.to_path_buf(),
-            })),
+            Ok(()) => Ok(Some(Self { _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(error)) => Err(error),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }

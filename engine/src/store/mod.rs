@@ -41,7 +41,7 @@
 //! if that is not it, it scans `<name>/` for longer prefixes of the hash.
 
 mod artifact;
-pub(crate) mod fs;
+mod fs;
 mod lock;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
