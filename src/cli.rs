@@ -84,6 +84,29 @@ pub enum Command {
         #[arg(long, conflicts_with = "dry_run")]
         list: bool,
     },
+    /// List the generations of a profile link (of every link hit manages without one), or
+    /// drop some with --delete.
+    Generations {
+        /// The profile link, e.g. `small`.
+        link: Option<PathBuf>,
+        /// Drop these generations: numbers, ranges (`2-5`), `old` (all but the current),
+        /// `+N` (all but the newest N), `Nd` (older than N days). The current one stays.
+        #[arg(long, num_args = 1.., value_name = "WHICH", requires = "link")]
+        delete: Option<Vec<String>>,
+    },
+    /// Point a profile link back at its previous generation, or at generation --to N.
+    Rollback {
+        /// The profile link (default: the only one in this directory).
+        link: Option<PathBuf>,
+        #[arg(long, value_name = "N")]
+        to: Option<u32>,
+    },
+    /// Copy a profile link; the copy is a gc root with generations of its own.
+    Cp { from: PathBuf, to: PathBuf },
+    /// Rename a profile link, generations and all.
+    Mv { from: PathBuf, to: PathBuf },
+    /// Remove a profile link and its generations; `hit gc` then frees what only they used.
+    Rm { link: PathBuf },
     /// Remove one artifact from the store.
     Purge {
         /// The artifact id (name/hash).

@@ -89,12 +89,20 @@ fn a_profile_links_its_packages_and_their_run_deps() {
         "{}",
         entry.display()
     );
-    // The link is a gc root.
-    let roots: Vec<PathBuf> = std::fs::read_dir(env.home().join("gcroots"))
+    // The link is a gc root: a record naming it, with the profile as generation 1.
+    let records: Vec<PathBuf> = std::fs::read_dir(env.home().join("gcroots"))
         .unwrap()
-        .map(|e| std::fs::read_link(e.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(roots, vec![std::path::absolute(&link).unwrap()]);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        std::fs::read_link(records[0].join("link")).unwrap(),
+        std::path::absolute(&link).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_link(records[0].join("1")).unwrap(),
+        std::fs::read_link(&link).unwrap()
+    );
 }
 
 #[test]
@@ -494,7 +502,7 @@ fn gc_keeps_what_profiles_reach_and_deletes_the_rest() {
     std::fs::remove_file(env.path("both")).unwrap();
     let dry = stdout_of(&env.hit().args(["gc", "--dry-run"]).output().unwrap());
     assert!(
-        dry.contains("would drop root") && dry.contains("no longer exists"),
+        dry.contains("would drop the root of") && dry.contains("no longer exists"),
         "{dry}"
     );
     for gone in ["greet/", "tool/", "profile-both/"] {

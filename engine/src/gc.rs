@@ -1,11 +1,11 @@
 //! Garbage collection: mark from the gc roots, sweep the rest.
 //!
-//! A root is a symlink in `<gc_roots>/` to a profile link (`./small`), which points at a
-//! profile artifact. [`plan`] computes, without deleting anything:
+//! The roots are the profile links hit manages ([`crate::profile::links`]): what each link
+//! points at, and each of its generations. [`plan`] computes, without deleting anything:
 //!
 //! - the live roots, and the *stale* ones (the profile link was deleted, moved, or no
-//!   longer points into the store); stale roots are dropped;
-//! - the kept artifacts: each root's artifact and the dependency closure recorded in its
+//!   longer points into the store); stale roots are dropped with their generations;
+//! - the kept artifacts: each root's artifacts and the dependency closure recorded in their
 //!   `artifact.json` (a profile records the closure of all its packages, build tools
 //!   included, so that rebuilding stays instant), each with the root that reaches it;
 //! - the artifacts to delete: everything else in the store, with its size;
@@ -18,6 +18,8 @@
 //! the store's lock exclusively ([`Store::exclusive`]) while builds hold it shared, so it
 //! never deletes an artifact a running build uses.
 
+use crate::profile::ProfileError;
+use crate::profile::links::{LinkRecord, LinkState, ProfileLinks};
 use crate::spec::canonical::base32_lower;
 use crate::spec::{ArtifactId, BuildSpec, SourceKey};
 use crate::store::{Store, StoreError};
@@ -30,6 +32,8 @@ use std::path::{Path, PathBuf};
 pub enum GcError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -41,23 +45,22 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> GcError + '_ {
     }
 }
 
-/// A root and what it reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A managed profile link and what it keeps alive.
+#[derive(Debug, Clone)]
 pub struct Root {
-    /// The entry in the gc roots dir.
-    pub entry: PathBuf,
-    /// The profile link it names.
-    pub link: PathBuf,
-    /// The artifact the link points at; `None` for a stale root, with the reason.
-    pub artifact: Result<ArtifactId, String>,
+    pub record: LinkRecord,
+    /// Why the record no longer roots anything (its link was deleted or moved by hand).
+    pub stale: Option<String>,
+    /// The artifacts it roots directly, each with how (`./small`, `./small generation 2`).
+    pub artifacts: Vec<(String, ArtifactId)>,
 }
 
 /// What gc would do, and why.
 #[derive(Debug, Clone, Default)]
 pub struct GcPlan {
     pub roots: Vec<Root>,
-    /// Kept artifacts, with the link of a root that reaches each.
-    pub keep: BTreeMap<ArtifactId, PathBuf>,
+    /// Kept artifacts, with the root (and generation) that reaches each.
+    pub keep: BTreeMap<ArtifactId, String>,
     /// Artifacts to delete (`None` when their metadata is unreadable), with path and size.
     pub delete: Vec<(Option<ArtifactId>, PathBuf, u64)>,
     /// Claims left by killed builds.
@@ -77,56 +80,67 @@ impl GcPlan {
     }
 }
 
-/// Reads the roots: each entry of `gc_roots` that is a symlink to a profile link.
-pub fn roots(store: &Store, gc_roots: &Path) -> Result<Vec<Root>, GcError> {
+/// Reads the roots: every profile link hit manages, with its generations.
+pub fn roots(store: &Store, links: &ProfileLinks) -> Result<Vec<Root>, GcError> {
     let mut roots = Vec::new();
-    let entries = match std::fs::read_dir(gc_roots) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(roots),
-        Err(error) => return Err(io_error(gc_roots)(error)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io_error(gc_roots))?.path();
-        let Ok(link) = std::fs::read_link(&entry) else {
-            continue;
-        };
-        let artifact = match std::fs::read_link(&link) {
-            Err(_) if !link.exists() && std::fs::symlink_metadata(&link).is_err() => {
-                Err(format!("{} no longer exists", link.display()))
+    for record in links.records()? {
+        let stale = record.stale_reason(store);
+        let mut artifacts = Vec::new();
+        if stale.is_none() {
+            let link = record.link.display().to_string();
+            let id_at = |target: &Path| {
+                target
+                    .starts_with(store.dir())
+                    .then(|| store.read_meta(target).ok().map(|meta| meta.id))
+                    .flatten()
+            };
+            if let LinkState::Points(target) = &record.state {
+                match id_at(target) {
+                    Some(id) => artifacts.push((link.clone(), id)),
+                    None => {
+                        roots.push(Root {
+                            stale: Some(format!(
+                                "{link} points at {}, which is not an artifact",
+                                target.display()
+                            )),
+                            record,
+                            artifacts,
+                        });
+                        continue;
+                    }
+                }
             }
-            Err(_) => Err(format!("{} is no longer a symlink", link.display())),
-            Ok(target) => match store.read_meta(&target) {
-                Ok(meta) if target.starts_with(store.dir()) => Ok(meta.id),
-                _ => Err(format!(
-                    "{} points at {}, which is not an artifact",
-                    link.display(),
-                    target.display()
-                )),
-            },
-        };
+            for generation in &record.generations {
+                if Some(generation.number) != record.current
+                    && let Some(id) = id_at(&generation.target)
+                {
+                    artifacts.push((format!("{link} generation {}", generation.number), id));
+                }
+            }
+        }
         roots.push(Root {
-            entry,
-            link,
-            artifact,
+            record,
+            stale,
+            artifacts,
         });
     }
-    roots.sort_by(|a, b| a.link.cmp(&b.link));
     Ok(roots)
 }
 
 /// Computes what gc would do (see the module doc).
-pub fn plan(store: &Store, gc_roots: &Path, source_dir: &Path) -> Result<GcPlan, GcError> {
-    let roots = roots(store, gc_roots)?;
-    let mut keep: BTreeMap<ArtifactId, PathBuf> = BTreeMap::new();
+pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<GcPlan, GcError> {
+    let roots = roots(store, links)?;
+    let mut keep: BTreeMap<ArtifactId, String> = BTreeMap::new();
     for root in &roots {
-        let Ok(id) = &root.artifact else { continue };
-        let path = store.resolve(id)?.ok_or_else(|| StoreError::Meta {
-            path: root.link.clone(),
-            message: format!("{id} vanished"),
-        })?;
-        let meta = store.read_meta(&path)?;
-        for live in std::iter::once(meta.id).chain(meta.dependencies) {
-            keep.entry(live).or_insert_with(|| root.link.clone());
+        for (how, id) in &root.artifacts {
+            let path = store.resolve(id)?.ok_or_else(|| StoreError::Meta {
+                path: root.record.link.clone(),
+                message: format!("{id} vanished"),
+            })?;
+            let meta = store.read_meta(&path)?;
+            for live in std::iter::once(meta.id).chain(meta.dependencies) {
+                keep.entry(live).or_insert_with(|| how.clone());
+            }
         }
     }
     let mut delete = Vec::new();
@@ -234,10 +248,15 @@ pub struct GcReport {
 
 /// Deletes what `plan` says: stale roots, unreachable artifacts, stale claims, unused
 /// sources. The caller holds [`Store::exclusive`].
-pub fn apply(store: &Store, plan: &GcPlan, source_dir: &Path) -> Result<GcReport, GcError> {
+pub fn apply(
+    store: &Store,
+    links: &ProfileLinks,
+    plan: &GcPlan,
+    source_dir: &Path,
+) -> Result<GcReport, GcError> {
     let mut report = GcReport::default();
-    for root in plan.roots.iter().filter(|root| root.artifact.is_err()) {
-        std::fs::remove_file(&root.entry).map_err(io_error(&root.entry))?;
+    for root in plan.roots.iter().filter(|root| root.stale.is_some()) {
+        links.drop_record(&root.record)?;
         report.roots += 1;
     }
     for (_, path, size) in &plan.delete {

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use hit_engine::build::{BuildOutcome, Builder, Reporter};
 use hit_engine::durations::Durations;
 use hit_engine::home::Home;
+use hit_engine::profile::links::ProfileLinks;
 use hit_engine::profile::{self, ProfileSpec};
 use hit_engine::schedule::{self, ScheduleOptions, Task, TaskOutcome};
 use hit_engine::source::SourceCache;
@@ -134,7 +135,7 @@ fn build_profile(
     {
         // Nothing that went into the profile changed, and it is built: only link it.
         let link = PathBuf::from(&entry.profile_name);
-        profile::switch(&link, &path, &home.gc_roots_dir())?;
+        let switched = ProfileLinks::for_home(home).switch(&link, &path)?;
         let progress = Progress::new(output(options), 0);
         report_profile(
             &progress,
@@ -144,6 +145,7 @@ fn build_profile(
             entry.planned,
             &link,
             &path,
+            switched.generation,
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -251,7 +253,7 @@ fn build_profile(
     };
     let (path, _) = profile::assemble(&store, &spec)?;
     let link = PathBuf::from(&plan.profile.name);
-    profile::switch(&link, &path, &home.gc_roots_dir())?;
+    let switched = ProfileLinks::for_home(home).switch(&link, &path)?;
     let entry = recorder.entry(
         &plan.profile.name,
         &spec.id().to_string(),
@@ -267,6 +269,7 @@ fn build_profile(
         present,
         &link,
         &path,
+        switched.generation,
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -280,16 +283,18 @@ fn report_profile(
     present: usize,
     link: &Path,
     path: &Path,
+    generation: u32,
 ) {
     match progress.output() {
         Output::Json => progress.json(json!({
             "event": "profile", "name": name, "packages": linked,
             "built": built, "present": present, "link": link, "path": path,
+            "generation": generation,
         })),
         Output::Human { quiet, .. } => {
             if !quiet {
                 eprintln!(
-                    "profile {name}: {linked} packages ({built} built, {present} already built) -> ./{}",
+                    "profile {name}: {linked} packages ({built} built, {present} already built) -> ./{} (generation {generation})",
                     link.display()
                 );
             }

@@ -2,6 +2,7 @@
 
 mod build;
 mod inspect;
+mod links;
 mod store;
 
 use crate::cli::{Cli, Command, ShowWhat};
@@ -49,6 +50,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpack { key, dir, strip } => store::unpack(&home()?, &key, &dir, strip),
         Command::Gc { dry_run, list } => store::gc(&home()?, dry_run, list),
         Command::Purge { id } => store::purge(&home()?, &id),
+        Command::Generations { link, delete } => {
+            links::generations(&home()?, link.as_deref(), delete.as_deref())
+        }
+        Command::Rollback { link, to } => links::rollback(&home()?, link.as_deref(), to),
+        Command::Cp { from, to } => links::copy(&home()?, &from, &to),
+        Command::Mv { from, to } => links::rename(&home()?, &from, &to),
+        Command::Rm { link } => links::remove(&home()?, &link),
     }
 }
 

@@ -4,6 +4,7 @@ use super::target_spec;
 use crate::cli::ResolveArgs;
 use anyhow::Result;
 use hit_engine::home::{Home, InitOutcome};
+use hit_engine::profile::links::ProfileLinks;
 use hit_engine::source::SourceCache;
 use hit_engine::spec::{ArtifactId, SourceKey, Strip};
 use hit_engine::store::Store;
@@ -81,11 +82,14 @@ fn megabytes(bytes: u64) -> String {
 
 pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
     let store = Store::for_home(home);
+    let links = ProfileLinks::for_home(home);
     if list {
-        for root in hit_engine::gc::roots(&store, &home.gc_roots_dir())? {
-            match &root.artifact {
-                Ok(id) => println!("{} -> {id}", root.link.display()),
-                Err(reason) => println!("{} (stale: {reason})", root.link.display()),
+        for root in hit_engine::gc::roots(&store, &links)? {
+            if let Some(reason) = &root.stale {
+                println!("{} (stale: {reason})", root.record.link.display());
+            }
+            for (how, id) in &root.artifacts {
+                println!("{how} -> {id}");
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -96,15 +100,18 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
     } else {
         store.exclusive()?
     };
-    let plan = hit_engine::gc::plan(&store, &home.gc_roots_dir(), &home.source_dir())?;
+    let plan = hit_engine::gc::plan(&store, &links, &home.source_dir())?;
     if dry_run {
         for root in &plan.roots {
-            if let Err(reason) = &root.artifact {
-                println!("would drop root {}: {reason}", root.entry.display());
+            if let Some(reason) = &root.stale {
+                println!(
+                    "would drop the root of {} and its generations: {reason}",
+                    root.record.link.display()
+                );
             }
         }
-        for (id, path) in &plan.keep {
-            println!("keep {id}: reached from {}", path.display());
+        for (id, how) in &plan.keep {
+            println!("keep {id}: reached from {how}");
         }
         for (id, path, size) in &plan.delete {
             let what = id
@@ -132,7 +139,7 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
         println!("would free {}", megabytes(plan.bytes()));
         return Ok(ExitCode::SUCCESS);
     }
-    let report = hit_engine::gc::apply(&store, &plan, &home.source_dir())?;
+    let report = hit_engine::gc::apply(&store, &links, &plan, &home.source_dir())?;
     println!(
         "deleted {} artifacts and {} sources, freed {}; dropped {} stale roots and {} interrupted builds; kept {} artifacts",
         report.artifacts,

@@ -18,14 +18,15 @@
 //!   in `prefer` (earlier wins); a directory in one and a file in the other is always one;
 //! - `.hit/` of packages is not linked.
 //!
-//! [`switch`] points `./<name>` at a profile atomically (a new link, renamed over the old)
-//! and registers the link as a gc root (`<gc_roots>/<name>-<hash of the link's path>`).
+//! [`links`] manages the `./<name>` links: the atomic switch, generations, rollback, and
+//! the gc roots that keep every generation alive.
 
-use crate::spec::canonical::{base32_lower, hash_document};
+pub mod links;
+
+use crate::spec::canonical::hash_document;
 use crate::spec::{ArtifactId, PackageName, pretty_document};
 use crate::store::{ArtifactMeta, META_DIR, META_FORMAT, Store, StoreError};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -72,7 +73,10 @@ pub enum ProfileError {
     NotALink(PathBuf),
 }
 
-fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ProfileError + 'a {
+pub(crate) fn io_error<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> ProfileError + 'a {
     move |source| ProfileError::Io {
         what,
         path: path.to_path_buf(),
@@ -300,41 +304,6 @@ pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
         out.push(part);
     }
     out
-}
-
-/// Points `link` at `target` atomically and registers `link` as a gc root.
-pub fn switch(link: &Path, target: &Path, gc_roots: &Path) -> Result<(), ProfileError> {
-    let link = std::path::absolute(link).map_err(io_error("cannot resolve", link))?;
-    if let Ok(meta) = std::fs::symlink_metadata(&link)
-        && !meta.file_type().is_symlink()
-    {
-        return Err(ProfileError::NotALink(link));
-    }
-    let name = link
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    replace_symlink(&link, target)?;
-    let digest = Sha256::digest(link.as_os_str().as_encoded_bytes());
-    let root = gc_roots.join(format!("{name}-{}", &base32_lower(&digest)[..16]));
-    std::fs::create_dir_all(gc_roots).map_err(io_error("cannot create", gc_roots))?;
-    if std::fs::read_link(&root).ok().as_deref() != Some(link.as_path()) {
-        replace_symlink(&root, &link)?;
-    }
-    Ok(())
-}
-
-/// Makes `link` a symlink to `target` with no instant where it is missing.
-fn replace_symlink(link: &Path, target: &Path) -> Result<(), ProfileError> {
-    let parent = link.parent().unwrap_or(Path::new("."));
-    let name = link
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = parent.join(format!(".{name}.hit-{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    std::os::unix::fs::symlink(target, &temp).map_err(io_error("cannot create", &temp))?;
-    std::fs::rename(&temp, link).map_err(io_error("cannot switch", link))
 }
 
 #[cfg(test)]
