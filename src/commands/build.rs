@@ -137,16 +137,16 @@ fn build_profile(
         let link = PathBuf::from(&entry.profile_name);
         let switched = ProfileLinks::for_home(home).switch(&link, &path)?;
         let progress = Progress::new(output(options), 0);
-        report_profile(
-            &progress,
-            &entry.profile_name,
-            entry.linked,
-            0,
-            entry.planned,
-            &link,
-            &path,
-            switched.generation,
-        );
+        Linked {
+            name: &entry.profile_name,
+            packages: entry.linked,
+            built: 0,
+            present: entry.planned,
+            link: &link,
+            path: &path,
+            generation: switched.generation,
+        }
+        .report(&progress);
         return Ok(ExitCode::SUCCESS);
     }
     let recorder = plan_cache::Recorder::new(&FsLoader);
@@ -261,44 +261,56 @@ fn build_profile(
         tasks.len(),
     );
     plan_cache::save(&cache_dir, &cache_key, &entry);
-    report_profile(
-        &progress,
-        &plan.profile.name,
-        spec.packages.len(),
+    Linked {
+        name: &plan.profile.name,
+        packages: spec.packages.len(),
         built,
         present,
-        &link,
-        &path,
-        switched.generation,
-    );
+        link: &link,
+        path: &path,
+        generation: switched.generation,
+    }
+    .report(&progress);
     Ok(ExitCode::SUCCESS)
 }
 
 /// The last words of a successful profile build.
-fn report_profile(
-    progress: &Progress,
-    name: &str,
-    linked: usize,
+struct Linked<'a> {
+    name: &'a str,
+    packages: usize,
     built: usize,
     present: usize,
-    link: &Path,
-    path: &Path,
+    link: &'a Path,
+    path: &'a Path,
     generation: u32,
-) {
-    match progress.output() {
-        Output::Json => progress.json(json!({
-            "event": "profile", "name": name, "packages": linked,
-            "built": built, "present": present, "link": link, "path": path,
-            "generation": generation,
-        })),
-        Output::Human { quiet, .. } => {
-            if !quiet {
-                eprintln!(
-                    "profile {name}: {linked} packages ({built} built, {present} already built) -> ./{} (generation {generation})",
-                    link.display()
-                );
+}
+
+impl Linked<'_> {
+    fn report(&self, progress: &Progress) {
+        let Linked {
+            name,
+            packages: linked,
+            built,
+            present,
+            link,
+            path,
+            generation,
+        } = *self;
+        match progress.output() {
+            Output::Json => progress.json(json!({
+                "event": "profile", "name": name, "packages": linked,
+                "built": built, "present": present, "link": link, "path": path,
+                "generation": generation,
+            })),
+            Output::Human { quiet, .. } => {
+                if !quiet {
+                    eprintln!(
+                        "profile {name}: {linked} packages ({built} built, {present} already built) -> ./{} (generation {generation})",
+                        link.display()
+                    );
+                }
+                println!("{}", path.display());
             }
-            println!("{}", path.display());
         }
     }
 }
