@@ -107,6 +107,14 @@ pub enum Command {
     Mv { from: PathBuf, to: PathBuf },
     /// Remove a profile link and its generations; `hit gc` then frees what only they used.
     Rm { link: PathBuf },
+    /// Check every artifact (metadata, hash of build.json, read-only, dependencies present)
+    /// and profile link; exit status 1 if something is broken.
+    Verify {
+        /// Remove broken artifacts (and what depends on them), drop broken generations,
+        /// switch broken links to their newest intact generation, clear leftovers.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Remove one artifact from the store.
     Purge {
         /// The artifact id (name/hash).

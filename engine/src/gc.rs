@@ -61,7 +61,8 @@ pub struct GcPlan {
     pub roots: Vec<Root>,
     /// Kept artifacts, with the root (and generation) that reaches each.
     pub keep: BTreeMap<ArtifactId, String>,
-    /// Artifacts to delete (`None` when their metadata is unreadable), with path and size.
+    /// Artifacts to delete (`None` when their metadata is unreadable), with path and size,
+    /// dependents before their dependencies.
     pub delete: Vec<(Option<ArtifactId>, PathBuf, u64)>,
     /// Claims left by killed builds.
     pub stale_claims: Vec<PathBuf>,
@@ -157,10 +158,17 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
             Ok(meta) if keep.contains_key(&meta.id) => {
                 used_sources.extend(sources_of(&path, source_dir));
             }
-            Ok(meta) => delete.push((Some(meta.id), path.clone(), tree_size(&path))),
-            Err(_) => delete.push((None, path.clone(), tree_size(&path))),
+            Ok(meta) => {
+                let order = meta.dependencies.len();
+                delete.push((order, (Some(meta.id), path.clone(), tree_size(&path))));
+            }
+            Err(_) => delete.push((usize::MAX, (None, path.clone(), tree_size(&path)))),
         }
     }
+    // Dependents before their dependencies (a closure is larger than any closure in it):
+    // a gc killed halfway leaves no artifact whose dependency is gone.
+    delete.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.1.cmp(&b.1.1)));
+    let delete: Vec<_> = delete.into_iter().map(|(_, entry)| entry).collect();
     let mut unused_sources = Vec::new();
     for kind in ["sha256", "files"] {
         let dir = source_dir.join(kind);
@@ -175,7 +183,6 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
             }
         }
     }
-    delete.sort_by(|a, b| a.1.cmp(&b.1));
     unused_sources.sort();
     Ok(GcPlan {
         roots,

@@ -11,6 +11,7 @@
 //! - [`profile`]: profile artifacts (trees of symlinks to packages), the atomic switch of
 //!   `./<profile>` and its gc root.
 //! - [`gc`]: mark from the gc roots, sweep unreachable artifacts and unused sources.
+//! - [`verify`]: check the store against its metadata; repair what is broken.
 //! - [`schedule`]: the job queue: a DAG of builds in parallel under one make jobserver,
 //!   critical path first, keep-going or fail-fast; [`durations`] feeds its order.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
@@ -31,3 +32,4 @@ pub mod shell;
 pub mod source;
 pub mod spec;
 pub mod store;
+pub mod verify;

@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpack { key, dir, strip } => store::unpack(&home()?, &key, &dir, strip),
         Command::Gc { dry_run, list } => store::gc(&home()?, dry_run, list),
         Command::Purge { id } => store::purge(&home()?, &id),
+        Command::Verify { repair } => store::verify(&home()?, repair),
         Command::Generations { link, delete } => {
             links::generations(&home()?, link.as_deref(), delete.as_deref())
         }

@@ -64,7 +64,10 @@ pub fn unpack(home: &Home, key: &str, dir: &Path, strip: Option<u32>) -> Result<
 
 pub fn purge(home: &Home, id: &str) -> Result<ExitCode> {
     let id = parse_id(id)?;
-    match Store::for_home(home).purge(&id)? {
+    let store = Store::for_home(home);
+    // gc and verify --repair also clear the build dir: not while purge uses it.
+    let _session = store.session()?;
+    match store.purge(&id)? {
         Some(path) => {
             println!("removed {}", path.display());
             Ok(ExitCode::SUCCESS)
@@ -149,5 +152,54 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
         report.claims,
         plan.keep.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
+    let store = Store::for_home(home);
+    let links = ProfileLinks::for_home(home);
+    // Checking shares the lock with builds; repairing excludes them, like gc.
+    let _lock = if repair {
+        store.exclusive()?
+    } else {
+        store.session()?
+    };
+    let report = hit_engine::verify::check(&store, &links)?;
+    for problem in &report.problems {
+        println!("broken: {problem}");
+    }
+    for leftover in &report.leftovers {
+        println!("leftover: {leftover}");
+    }
+    let summary = format!(
+        "checked {} artifacts and {} profile links: {} broken, {} leftovers",
+        report.artifacts,
+        report.links,
+        report.problems.len(),
+        report.leftovers.len()
+    );
+    if !repair {
+        println!("{summary}");
+        if report.problems.is_empty() {
+            if !report.leftovers.is_empty() {
+                println!("leftovers are harmless; `hit verify --repair` or `hit gc` clears them");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("error: the store has broken entries; `hit verify --repair` removes them");
+        return Ok(ExitCode::FAILURE);
+    }
+    let done = hit_engine::verify::repair(&store, &links, &report)?;
+    println!(
+        "{summary}; repaired {}, cleared {} leftovers",
+        done.fixed, done.cleaned
+    );
+    if done.unfixable > 0 {
+        eprintln!(
+            "error: {} profile links have no intact generation left; build their profiles again",
+            done.unfixable
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -494,6 +494,18 @@ impl ProfileLinks {
         Ok(record.generations.len())
     }
 
+    /// Drops one generation whose profile is gone (verify's repair).
+    pub fn drop_generation(&self, record: &Path, number: u32) -> Result<(), ProfileError> {
+        let _lock = self.lock(record)?;
+        let entry = record.join(number.to_string());
+        match std::fs::remove_file(&entry) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                Err(io_error("cannot remove", &entry)(error))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Drops a stale record (gc).
     pub fn drop_record(&self, record: &LinkRecord) -> Result<(), ProfileError> {
         let _lock = self.lock(&record.dir)?;
@@ -618,14 +630,16 @@ fn read_record(dir: &Path) -> Result<Option<LinkRecord>, ProfileError> {
     }))
 }
 
-/// Makes `link` a symlink to `target` with no instant where it is missing.
-pub(super) fn replace_symlink(link: &Path, target: &Path) -> Result<(), ProfileError> {
+/// Makes `link` a symlink to `target` with no instant where it is missing. The caller
+/// holds the record's lock, so the temporary name is fixed: a killed switch leaves no
+/// debris the next one does not reuse.
+fn replace_symlink(link: &Path, target: &Path) -> Result<(), ProfileError> {
     let parent = link.parent().unwrap_or(Path::new("."));
     let name = link
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = parent.join(format!(".{name}.hit-{}", std::process::id()));
+    let temp = parent.join(format!(".{name}.hit-new"));
     let _ = std::fs::remove_file(&temp);
     std::os::unix::fs::symlink(target, &temp).map_err(io_error("cannot create", &temp))?;
     std::fs::rename(&temp, link).map_err(io_error("cannot switch", link))

@@ -26,6 +26,27 @@ pub(crate) fn make_read_only(root: &Path, include_root: bool) -> io::Result<()> 
     Ok(())
 }
 
+/// The first entry under `root` (itself included, symlinks not followed) that has a write
+/// bit.
+pub(crate) fn find_writable(root: &Path) -> io::Result<Option<std::path::PathBuf>> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.permissions().mode() & 0o222 != 0 {
+            return Ok(Some(path));
+        }
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Deletes a tree even if it was made read-only.
 pub(crate) fn remove_tree(root: &Path) -> io::Result<()> {
     match fs::symlink_metadata(root) {

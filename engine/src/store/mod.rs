@@ -126,6 +126,31 @@ impl Store {
         &self.dir
     }
 
+    /// Where builds happen (`tmp/`).
+    pub fn build_dir(&self) -> &Path {
+        &self.build_dir
+    }
+
+    /// The first file or directory of an artifact that is writable, if any.
+    pub fn writable_entry(&self, artifact: &Path) -> Result<Option<PathBuf>, StoreError> {
+        fs::find_writable(artifact).map_err(io_error("cannot check", artifact))
+    }
+
+    /// Removes a broken entry of the store: an artifact directory (renamed out first, like
+    /// gc does) or a stray file.
+    pub(crate) fn remove_broken(&self, path: &Path) -> Result<(), StoreError> {
+        if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()) {
+            self.remove_dir(path)
+        } else {
+            std::fs::remove_file(path).map_err(io_error("cannot remove", path))
+        }
+    }
+
+    /// Deletes a leftover of the build dir (a failed build's dir, gc's trash).
+    pub(crate) fn remove_leftover(&self, path: &Path) -> Result<(), StoreError> {
+        fs::remove_tree(path).map_err(io_error("cannot remove", path))
+    }
+
     /// The path of an artifact if it is in the store.
     pub fn resolve(&self, id: &ArtifactId) -> Result<Option<PathBuf>, StoreError> {
         let name_dir = self.dir.join(id.name().as_str());

@@ -1,0 +1,192 @@
+//! `hit verify [--repair]` through the real binary: a clean store passes; each kind of
+//! damage is reported with the artifact it hits, and repair leaves a store that passes and
+//! builds again.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Env, stderr_of, stdout_of};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+fn recipes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
+}
+
+impl Env {
+    fn write_profile(&self, packages: &str) -> PathBuf {
+        let path = self.path("p.rhai");
+        let text = format!(
+            "profile(#{{ package_dirs: [{:?}], packages: [{packages}] }})",
+            recipes().display().to_string()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn build(&self, profile: &Path) {
+        let output = self.hit().arg("build").arg(profile).output().unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+    }
+
+    fn resolve(&self, package: &str) -> PathBuf {
+        let output = self
+            .hit()
+            .args(["resolve", package, "-p", "p.rhai"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{package} is not built");
+        PathBuf::from(stdout_of(&output).trim())
+    }
+
+    /// `hit verify`: (success, stdout + stderr).
+    fn verify(&self, repair: bool) -> (bool, String) {
+        let mut command = self.hit();
+        command.arg("verify");
+        if repair {
+            command.arg("--repair");
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.success(),
+            format!("{}{}", stdout_of(&output), stderr_of(&output)),
+        )
+    }
+}
+
+fn make_writable(path: &Path) {
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o200)).unwrap();
+}
+
+#[test]
+fn a_clean_store_passes_and_a_changed_artifact_is_removed_with_what_depends_on_it() {
+    let env = Env::new();
+    let profile = env.write_profile(r#""greet""#);
+    env.build(&profile);
+    let (ok, said) = env.verify(false);
+    assert!(
+        ok && said.contains("checked 4 artifacts and 1 profile links: 0 broken"),
+        "{said}"
+    );
+
+    // Someone "fixes" a file of hello in place.
+    let hello = env.resolve("hello");
+    let script = hello.join("bin/hello");
+    make_writable(&script);
+    std::fs::write(&script, "#!/bin/sh\necho changed\n").unwrap();
+    let (ok, said) = env.verify(false);
+    assert!(!ok, "{said}");
+    let hello_line = said
+        .lines()
+        .find(|l| l.starts_with("broken: hello/"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(hello_line.contains("bin/hello is writable"), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("broken: greet/") && l.contains("depends on hello/")),
+        "dependents are broken too: {said}"
+    );
+    assert!(
+        said.contains("no intact generation: build the profile again"),
+        "{said}"
+    );
+    assert!(said.contains("hit verify --repair"), "{said}");
+
+    let (ok, said) = env.verify(true);
+    assert!(!ok && said.contains("build their profiles again"), "{said}");
+    assert!(!hello.exists());
+    // The store passes now, and building again brings everything back.
+    env.build(&profile);
+    assert!(env.path("p/bin/greet").exists());
+    let (ok, said) = env.verify(false);
+    assert!(ok && said.contains("0 broken, 0 leftovers"), "{said}");
+}
+
+#[test]
+fn a_broken_current_generation_falls_back_to_the_newest_intact_one() {
+    let env = Env::new();
+    let profile = env.write_profile(r#""hello""#);
+    env.build(&profile);
+    env.write_profile(r#""greet""#);
+    env.build(&profile);
+    let current = std::fs::read_link(env.path("p")).unwrap();
+    // A spec edited in place: its hash no longer matches the artifact's id.
+    let spec = current.join(".hit/build.json");
+    make_writable(&spec);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace("\"greet\"", "\"grate\"")).unwrap();
+
+    let (ok, said) = env.verify(false);
+    assert!(!ok, "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("broken: profile-p/") && l.contains("build.json hashes to")),
+        "{said}"
+    );
+    assert!(said.contains("generation 2 of"), "{said}");
+    assert!(
+        said.contains("(repair switches it to generation 1)"),
+        "{said}"
+    );
+    let (ok, said) = env.verify(true);
+    assert!(ok && said.contains("repaired 3"), "{said}");
+    assert!(env.path("p/bin/hello").exists() && !env.path("p/bin/greet").exists());
+    let listing = stdout_of(&env.hit().args(["generations", "p"]).output().unwrap());
+    assert!(
+        listing.contains("(current)") && listing.lines().count() == 2,
+        "{listing}"
+    );
+    assert!(env.verify(false).0);
+}
+
+#[test]
+fn missing_dependencies_stray_files_and_leftovers() {
+    let env = Env::new();
+    let profile = env.write_profile(r#""greet""#);
+    env.build(&profile);
+    // A dependency deleted by hand (purge is the by-hand tool here).
+    let hello = env.resolve("hello");
+    let id = std::fs::read_to_string(hello.join(".hit/artifact.json")).unwrap();
+    let id: serde_json::Value = serde_json::from_str(&id).unwrap();
+    env.hit()
+        .args(["purge", id["id"].as_str().unwrap()])
+        .assert()
+        .success();
+    std::fs::write(env.home().join("bld/stray"), "x").unwrap();
+    std::fs::write(env.home().join("bld/greet/stray"), "x").unwrap();
+    let (ok, said) = env.verify(false);
+    assert!(!ok, "{said}");
+    assert!(said.contains("which is missing"), "{said}");
+    for stray in ["bld/stray:", "bld/greet/stray:"] {
+        assert!(
+            said.contains(&format!("{stray} a file where only artifacts belong")),
+            "{said}"
+        );
+    }
+
+    // A failed build leaves its dir: a leftover, not a problem.
+    let (ok, said) = env.verify(true);
+    assert!(!ok, "the profile has no intact generation: {said}");
+    env.build(&profile);
+    let failing = env.write_profile(r#""broken""#);
+    assert!(
+        !env.hit()
+            .arg("build")
+            .arg(&failing)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let (ok, said) = env.verify(false);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("leftover: directory of a failed or interrupted build"),
+        "{said}"
+    );
+    assert!(said.contains("0 broken, 1 leftovers"), "{said}");
+    let (ok, said) = env.verify(true);
+    assert!(ok && said.contains("cleared 1 leftovers"), "{said}");
+    assert!(env.verify(false).1.contains("0 broken, 0 leftovers"));
+}
