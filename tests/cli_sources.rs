@@ -434,6 +434,77 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
 }
 
 #[test]
+fn archive_bombs_hit_the_configured_limits_and_leave_the_target_untouched() {
+    let env = Env::new();
+    env.hit().arg("init-home").assert().success();
+    let config = env.home().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("# unpack_max_members: 1000000", "unpack_max_members: 5000")
+            .replace(
+                "# unpack_max_bytes: 68719476736",
+                "unpack_max_bytes: 1000000",
+            ),
+    )
+    .unwrap();
+    let names: Vec<String> = (0..5001).map(|i| format!("pkg/f{i}")).collect();
+    let many: Vec<RawMember<'_>> = names.iter().map(|n| RawMember::file(n, b"")).collect();
+    let big = vec![0u8; 600_000];
+    let cases: Vec<(&str, Vec<RawMember<'_>>, &str)> = vec![
+        (
+            "many",
+            many,
+            "more than 5000 members (the limit is unpack_max_members",
+        ),
+        (
+            "big",
+            vec![
+                RawMember::file("pkg/a", &big),
+                RawMember::file("pkg/b", &big),
+            ],
+            "more than 1000000 bytes, at member \"pkg/b\"",
+        ),
+    ];
+    for (name, members, expected) in cases {
+        let target = env.path(name).join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        let archive = env.path(name).join("bomb.tar.gz");
+        std::fs::write(&archive, gzip(&raw_tar(&members))).unwrap();
+        let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
+            .trim()
+            .to_owned();
+        let output = env
+            .hit()
+            .args(["unpack", &key])
+            .arg(&target)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{name}: {stderr}"
+        );
+        assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "{name}");
+    }
+    // Under the limits the same kind of archive unpacks.
+    let names: Vec<String> = (0..5000).map(|i| format!("pkg/f{i}")).collect();
+    let members: Vec<RawMember<'_>> = names.iter().map(|n| RawMember::file(n, b"")).collect();
+    let archive = env.path("fine.tar.gz");
+    std::fs::write(&archive, gzip(&raw_tar(&members[..4999]))).unwrap();
+    let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
+        .trim()
+        .to_owned();
+    let target = env.path("fine");
+    env.hit()
+        .args(["unpack", &key])
+        .arg(&target)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 4999);
+}
+
+#[test]
 fn corrupt_cache_entries_and_non_archives_are_errors() {
     let env = Env::new();
     let junk = env.path("junk.tar.gz");

@@ -40,6 +40,12 @@ pub struct Config {
     /// Host environment variables passed into builds unchanged.
     #[serde(default = "default_env_whitelist")]
     pub env_whitelist: Vec<String>,
+    /// The most members one source archive may have (default 1,000,000).
+    #[serde(default)]
+    pub unpack_max_members: Option<usize>,
+    /// The most bytes one source archive may unpack to (default 64 GiB).
+    #[serde(default)]
+    pub unpack_max_bytes: Option<u64>,
 }
 
 fn default_store_dir() -> PathBuf {
@@ -67,6 +73,8 @@ impl Default for Config {
             gc_roots_dir: default_gc_roots_dir(),
             mirrors: Vec::new(),
             env_whitelist: default_env_whitelist(),
+            unpack_max_members: None,
+            unpack_max_bytes: None,
         }
     }
 }
@@ -92,6 +100,10 @@ mirrors: []
 # Host environment variables that builds see (the environment starts empty).
 env_whitelist:
   - PATH
+
+# Refuse source archives with more members, or more bytes of contents (archive bombs).
+# unpack_max_members: 1000000
+# unpack_max_bytes: 68719476736
 ";
 
 /// A home that cannot be created or read.

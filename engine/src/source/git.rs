@@ -3,7 +3,7 @@
 //! by a `refs/hit/<commit>` ref. Unpacking pipes `git archive` into the tar unpacker.
 
 use super::SourceError;
-use super::unpack::unpack_tar;
+use super::unpack::{Limits, unpack_tar};
 use crate::spec::Strip;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -167,6 +167,7 @@ pub(crate) fn unpack_commit(
     commit: &str,
     target: &Path,
     strip: Strip,
+    limits: Limits,
 ) -> Result<(), SourceError> {
     let mut child = git(repo)
         .args(["archive", "--format=tar", commit])
@@ -175,7 +176,7 @@ pub(crate) fn unpack_commit(
         .spawn()
         .map_err(|error| SourceError::Git(format!("git archive: cannot run git: {error}")))?;
     let stdout = child.stdout.take().expect("stdout was piped");
-    let unpacked = unpack_tar(stdout, target, strip);
+    let unpacked = unpack_tar(stdout, target, strip, limits);
     let output = child
         .wait_with_output()
         .map_err(|error| SourceError::Git(format!("git archive: {error}")))?;

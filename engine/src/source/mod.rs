@@ -26,8 +26,7 @@ mod unpack;
 pub use crate::spec::pack::{pack, pack_digest, read_pack};
 pub use git::looks_like_git;
 pub use unpack::{
-    ArchiveFormat, MAX_MEMBERS, UnpackError, detect_format, unpack_archive, unpack_files,
-    unpack_tar,
+    ArchiveFormat, Limits, UnpackError, detect_format, unpack_archive, unpack_files, unpack_tar,
 };
 
 use crate::home::Home;
@@ -93,6 +92,7 @@ pub struct SourceCache {
     root: PathBuf,
     mirrors: Vec<String>,
     downloader: Downloader,
+    limits: Limits,
 }
 
 impl SourceCache {
@@ -101,11 +101,23 @@ impl SourceCache {
             root,
             mirrors,
             downloader: Downloader::default(),
+            limits: Limits::default(),
         }
     }
 
     pub fn for_home(home: &Home) -> Self {
-        Self::new(home.source_dir(), home.config().mirrors.clone())
+        let config = home.config();
+        let defaults = Limits::default();
+        Self::new(home.source_dir(), config.mirrors.clone()).with_limits(Limits {
+            members: config.unpack_max_members.unwrap_or(defaults.members),
+            bytes: config.unpack_max_bytes.unwrap_or(defaults.bytes),
+        })
+    }
+
+    /// How much one archive may unpack to.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Where an archive or pack with this key lives in the cache (`None` for git keys).
@@ -322,7 +334,7 @@ impl SourceCache {
                         key: key.to_string(),
                     }
                 })?;
-                git::unpack_commit(&repo, commit, target, strip)
+                git::unpack_commit(&repo, commit, target, strip, self.limits)
             }
             SourceKey::Files(digest) => {
                 let path = self.path_of(key).expect("files keys have a path");
@@ -345,7 +357,7 @@ impl SourceCache {
                         path,
                     });
                 }
-                unpack_archive(&path, target, strip).map_err(SourceError::Unpack)
+                unpack_archive(&path, target, strip, self.limits).map_err(SourceError::Unpack)
             }
         }
     }

@@ -13,7 +13,9 @@
 //!   the unpack root, and must not be absolute;
 //! - a hard link must point at a member already unpacked (inside the root);
 //! - devices and FIFOs are refused; setuid/setgid bits are dropped;
-//! - at most [`MAX_MEMBERS`] members.
+//! - at most [`Limits::members`] members and [`Limits::bytes`] bytes of file contents
+//!   (defaults: a million members, 64 GiB; `config.yaml` can change them), so an archive
+//!   bomb is refused instead of filling the disk or the inode table.
 //!
 //! Everything is unpacked into a fresh directory inside the target, and moved into the
 //! target (merging directories) only when the whole archive was unpacked. An error
@@ -31,8 +33,23 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// The most members one archive may have.
-pub const MAX_MEMBERS: usize = 1_000_000;
+/// How much one archive may unpack to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Members (files, directories, links).
+    pub members: usize,
+    /// Bytes of file contents, all files together.
+    pub bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            members: 1_000_000,
+            bytes: 64 << 30,
+        }
+    }
+}
 
 /// The archive formats hit unpacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +71,14 @@ pub enum UnpackError {
     UnknownFormat { path: PathBuf },
     #[error("refusing archive member {member:?}: {reason}")]
     Refused { member: String, reason: String },
-    #[error("archive has more than {MAX_MEMBERS} members")]
-    TooManyMembers,
+    #[error(
+        "archive has more than {limit} members (the limit is unpack_max_members in config.yaml)"
+    )]
+    TooManyMembers { limit: usize },
+    #[error(
+        "archive unpacks to more than {limit} bytes, at member {member:?} (the limit is unpack_max_bytes in config.yaml)"
+    )]
+    TooLarge { limit: u64, member: String },
     #[error("corrupt archive: {0}")]
     Corrupt(String),
     #[error("unpacking into {path}: {source}")]
@@ -102,12 +125,17 @@ pub fn detect_format(path: &Path) -> Result<ArchiveFormat, UnpackError> {
 }
 
 /// Unpacks the archive at `archive` into `target` (created if missing).
-pub fn unpack_archive(archive: &Path, target: &Path, strip: Strip) -> Result<(), UnpackError> {
+pub fn unpack_archive(
+    archive: &Path,
+    target: &Path,
+    strip: Strip,
+    limits: Limits,
+) -> Result<(), UnpackError> {
     let format = detect_format(archive)?;
     let file = File::open(archive).map_err(io_error(archive))?;
     match format {
-        ArchiveFormat::Zip => unpack_zip(file, target, strip),
-        ArchiveFormat::Tar => unpack_tar(BufReader::new(file), target, strip),
+        ArchiveFormat::Zip => unpack_zip(file, target, strip, limits),
+        ArchiveFormat::Tar => unpack_tar(BufReader::new(file), target, strip, limits),
         compressed => {
             let (reader, mut writer) = io::pipe().map_err(io_error(archive))?;
             let decoder = std::thread::spawn(move || -> io::Result<()> {
@@ -132,7 +160,12 @@ pub fn unpack_archive(archive: &Path, target: &Path, strip: Strip) -> Result<(),
                 }
                 Ok(())
             });
-            let result = unpack_tar(BufReader::with_capacity(256 * 1024, reader), target, strip);
+            let result = unpack_tar(
+                BufReader::with_capacity(256 * 1024, reader),
+                target,
+                strip,
+                limits,
+            );
             // The unpacker has dropped its end of the pipe, so the decoder cannot block.
             let decoded = decoder
                 .join()
@@ -156,8 +189,13 @@ fn copy_zstd_frames(mut input: impl BufRead, output: &mut impl io::Write) -> io:
 }
 
 /// Unpacks a tar stream (plain, already decoded) into `target`.
-pub fn unpack_tar(reader: impl Read, target: &Path, strip: Strip) -> Result<(), UnpackError> {
-    let mut unpacker = Unpacker::new(target, strip)?;
+pub fn unpack_tar(
+    reader: impl Read,
+    target: &Path,
+    strip: Strip,
+    limits: Limits,
+) -> Result<(), UnpackError> {
+    let mut unpacker = Unpacker::new(target, strip, limits)?;
     let mut archive = tar::Archive::new(reader);
     let corrupt = |error: io::Error| UnpackError::Corrupt(error.to_string());
     for entry in archive.entries().map_err(corrupt)? {
@@ -205,10 +243,10 @@ pub fn unpack_tar(reader: impl Read, target: &Path, strip: Strip) -> Result<(), 
     unpacker.finish()
 }
 
-fn unpack_zip(file: File, target: &Path, strip: Strip) -> Result<(), UnpackError> {
+fn unpack_zip(file: File, target: &Path, strip: Strip, limits: Limits) -> Result<(), UnpackError> {
     let corrupt = |error: zip::result::ZipError| UnpackError::Corrupt(error.to_string());
     let mut archive = zip::ZipArchive::new(file).map_err(corrupt)?;
-    let mut unpacker = Unpacker::new(target, strip)?;
+    let mut unpacker = Unpacker::new(target, strip, limits)?;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(corrupt)?;
         let raw_path = entry.name_raw().to_vec();
@@ -255,7 +293,7 @@ fn zip_time_to_unix(time: zip::DateTime) -> Option<u64> {
 
 /// Writes in-memory files (a `files:` pack) into `target` under the same rules as archives.
 pub fn unpack_files(files: &[(Vec<u8>, Vec<u8>)], target: &Path) -> Result<(), UnpackError> {
-    let mut unpacker = Unpacker::new(target, Strip::Components(0))?;
+    let mut unpacker = Unpacker::new(target, Strip::Components(0), Limits::default())?;
     for (name, contents) in files {
         unpacker.file(&Member::new(name), &mut &contents[..], 0o644, None)?;
     }
@@ -308,11 +346,13 @@ struct Unpacker {
     strip: Strip,
     /// With [`Strip::Common`]: the directory components every member shares so far.
     common: Option<Vec<Vec<u8>>>,
+    limits: Limits,
     members: usize,
+    bytes: u64,
 }
 
 impl Unpacker {
-    fn new(target: &Path, strip: Strip) -> Result<Self, UnpackError> {
+    fn new(target: &Path, strip: Strip, limits: Limits) -> Result<Self, UnpackError> {
         fs::create_dir_all(target).map_err(io_error(target))?;
         let staging = tempfile::Builder::new()
             .prefix(".hit-unpack-")
@@ -323,7 +363,9 @@ impl Unpacker {
             staging,
             strip,
             common: None,
+            limits,
             members: 0,
+            bytes: 0,
         })
     }
 
@@ -335,8 +377,10 @@ impl Unpacker {
         is_dir: bool,
     ) -> Result<Option<Vec<Vec<u8>>>, UnpackError> {
         self.members += 1;
-        if self.members > MAX_MEMBERS {
-            return Err(UnpackError::TooManyMembers);
+        if self.members > self.limits.members {
+            return Err(UnpackError::TooManyMembers {
+                limit: self.limits.members,
+            });
         }
         let parts = components(&member.raw).map_err(|reason| member.refuse(reason))?;
         let parts = self.stripped(parts);
@@ -451,8 +495,16 @@ impl Unpacker {
             .create_new(true)
             .open(&path)
             .map_err(io_error(&path))?;
-        io::copy(contents, &mut file)
+        let allowed = self.limits.bytes - self.bytes;
+        let written = io::copy(&mut contents.take(allowed.saturating_add(1)), &mut file)
             .map_err(|error| UnpackError::Corrupt(format!("{}: {error}", member.name())))?;
+        if written > allowed {
+            return Err(UnpackError::TooLarge {
+                limit: self.limits.bytes,
+                member: member.name(),
+            });
+        }
+        self.bytes += written;
         file.set_permissions(fs::Permissions::from_mode((mode & 0o777) | 0o600))
             .map_err(io_error(&path))?;
         if let Some(mtime) = mtime {
