@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Orchestration overhead on synthetic profiles of N trivial packages (each writes one
 file): a wide fan-in (N-1 leaves, one package depending on all) and a deep chain (each
-package depends on the previous one). Reports the cold build time per package, the no-op
+package depends on the previous one); `--write --shape tree` writes a two-level tree (the
+last package over ~sqrt(N) middle ones, each over its share of leaves), which bench/gc.py
+uses. Reports the cold build time per package, the no-op
 rebuild (evaluation of all N recipes included) and the no-op's peak memory (RSS).
 
 Usage: cargo build --release && python3 bench/synth.py [--packages 1000] [--runs 5] [-j 2] [--tmp /dev/shm]
@@ -18,6 +20,16 @@ def write(dir, shape, n):
     for i, name in enumerate(names):
         if shape == "chain":
             deps = [names[i - 1]] if i > 0 else []
+        elif shape == "tree":
+            # The last package depends on ~sqrt(n) middle ones, each on its share of leaves.
+            width = max(1, int((n - 1) ** 0.5))
+            middles = list(range(n - 1 - width, n - 1))
+            if i == n - 1:
+                deps = [names[m] for m in middles]
+            elif i in middles:
+                deps = [names[j] for j in range(middles.index(i), n - 1 - width, width)]
+            else:
+                deps = []
         else:
             deps = names[:-1] if i == n - 1 else []
         with open(os.path.join(recipes, f"{name}.rhai"), "w") as f:

@@ -17,6 +17,11 @@
 //! | `MAKEFLAGS` | with a jobserver ([`Builder::with_jobserver`]): its `--jobserver-auth`, for every command |
 //! | whitelisted | host variables named in `env_whitelist` (config) |
 //!
+//! A build must not change its imports: hit fingerprints each import's files (names,
+//! sizes, times) before and after the commands, and a build that changed one fails, and the
+//! changed import leaves the store (it no longer matches its id). Read-only bits stop such
+//! writes for ordinary users; this catches them for root too.
+//!
 //! A build that fails is an outcome ([`BuildOutcome::Failed`]) with the error, the log's
 //! last lines and where the log and the build directory are; the build directory is kept.
 //! Only a problem with the store itself (or an import that is not built) is an `Err`.
@@ -241,7 +246,26 @@ impl<'a> Builder<'a> {
                 .map_err(log_error)?;
         }
 
-        let result = self.run(spec, &staging, &mut log, vars);
+        let before = imports
+            .iter()
+            .map(|(_, path)| self.store.fingerprint(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut result = self.run(spec, &staging, &mut log, vars);
+        for ((import, path), before) in imports.iter().zip(before) {
+            if self.store.fingerprint(path).ok() != Some(before) {
+                // It no longer is what its id says: out of the store, to be built again.
+                self.store.purge(&import.id)?;
+                result = Err(format!(
+                    "the build changed files of {} (an import, at {}); builds may write only \
+                     into $ARTIFACT and $BUILD. {} was removed from the store: build again to \
+                     rebuild it",
+                    import.id,
+                    path.display(),
+                    import.id.name()
+                ));
+                break;
+            }
+        }
         match result {
             Ok(()) => {
                 let meta = self.meta(spec, &imports)?;

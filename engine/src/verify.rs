@@ -13,7 +13,8 @@
 //!   - a profile link pointing at a profile that is gone or broken: *switched* to its newest
 //!     intact generation (if none, build the profile again);
 //! - **leftovers** of interrupted or failed work, which are expected after a crash and never
-//!   visible as artifacts: claims and build directories of builds no process is running,
+//!   visible as artifacts: an artifact whose own directory a killed commit had no time to
+//!   make read-only (repair does), claims and build directories of builds no process is running,
 //!   gc's and purge's trash, records of profile links deleted by hand. `--repair` deletes
 //!   them too.
 //!
@@ -109,6 +110,9 @@ impl fmt::Display for Problem {
 /// Leftovers of interrupted or failed work (see the module doc).
 #[derive(Debug, Clone)]
 pub enum Leftover {
+    /// An artifact whose commit was interrupted after the rename, before its own directory
+    /// was made read-only.
+    Unsealed(PathBuf),
     Claim(PathBuf),
     BuildDir(PathBuf),
     Record(Box<LinkRecord>),
@@ -117,6 +121,11 @@ pub enum Leftover {
 impl fmt::Display for Leftover {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Unsealed(path) => write!(
+                f,
+                "artifact whose commit was interrupted before its directory was made read-only: {}",
+                path.display()
+            ),
             Self::Claim(path) => write!(f, "claim of an interrupted build: {}", path.display()),
             Self::BuildDir(path) => write!(
                 f,
@@ -177,6 +186,9 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
         }
         match verdict {
             Ok((id, deps)) => {
+                if !store.is_sealed(&path) {
+                    report.leftovers.push(Leftover::Unsealed(path.clone()));
+                }
                 present.insert(id.clone(), path.clone());
                 dependencies.push((id, path, deps));
             }
@@ -411,6 +423,7 @@ pub fn repair(
     }
     for leftover in &report.leftovers {
         match leftover {
+            Leftover::Unsealed(path) => store.seal(path)?,
             Leftover::Claim(path) => {
                 store.remove_stale_claim(path)?;
             }

@@ -79,6 +79,39 @@ pub fn log_tail(path: &Path, lines: usize) -> Vec<String> {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..]
         .iter()
-        .map(|line| (*line).to_owned())
+        .map(|line| shorten(line, TAIL_LINE_CHARS))
         .collect()
+}
+
+/// The longest line a log tail shows whole (an environment of thousands of `-I` flags
+/// would otherwise bury the error).
+const TAIL_LINE_CHARS: usize = 600;
+
+fn shorten(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        None => line.to_owned(),
+        Some((cut, _)) => format!(
+            "{} [... {} more characters]",
+            &line[..cut],
+            line.len() - cut
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_and_shortens_long_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let long = "x".repeat(1000);
+        std::fs::write(&path, format!("one\n{long}\nthree\n")).unwrap();
+        let tail = log_tail(&path, 2);
+        assert_eq!(tail.len(), 2);
+        assert!(tail[0].starts_with(&"x".repeat(TAIL_LINE_CHARS)));
+        assert!(tail[0].ends_with("[... 400 more characters]"));
+        assert_eq!(tail[1], "three");
+    }
 }

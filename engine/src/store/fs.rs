@@ -26,8 +26,8 @@ pub(crate) fn make_read_only(root: &Path, include_root: bool) -> io::Result<()> 
     Ok(())
 }
 
-/// The first entry under `root` (itself included, symlinks not followed) that has a write
-/// bit.
+/// The first entry under `root` (not `root` itself, symlinks not followed) that has a
+/// write bit.
 pub(crate) fn find_writable(root: &Path) -> io::Result<Option<std::path::PathBuf>> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(path) = stack.pop() {
@@ -35,7 +35,7 @@ pub(crate) fn find_writable(root: &Path) -> io::Result<Option<std::path::PathBuf
         if meta.file_type().is_symlink() {
             continue;
         }
-        if meta.permissions().mode() & 0o222 != 0 {
+        if meta.permissions().mode() & 0o222 != 0 && path != root {
             return Ok(Some(path));
         }
         if meta.is_dir() {
@@ -45,6 +45,28 @@ pub(crate) fn find_writable(root: &Path) -> io::Result<Option<std::path::PathBuf
         }
     }
     Ok(None)
+}
+
+/// A fingerprint of a tree's entries: paths, kinds, sizes and modification times (not the
+/// contents), so a write, a new file or a deleted one changes it. Order-independent.
+pub(crate) fn tree_fingerprint(root: &Path) -> io::Result<u64> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0u64;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        path.strip_prefix(root).unwrap_or(&path).hash(&mut hasher);
+        (meta.mode(), meta.size(), meta.mtime(), meta.mtime_nsec()).hash(&mut hasher);
+        total = total.wrapping_add(hasher.finish());
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Deletes a tree even if it was made read-only.

@@ -131,9 +131,23 @@ impl Store {
         &self.build_dir
     }
 
-    /// The first file or directory of an artifact that is writable, if any.
+    /// The first file or directory inside an artifact that is writable, if any (the
+    /// artifact's own directory is [`Store::is_sealed`]'s business).
     pub fn writable_entry(&self, artifact: &Path) -> Result<Option<PathBuf>, StoreError> {
         fs::find_writable(artifact).map_err(io_error("cannot check", artifact))
+    }
+
+    /// Whether an artifact's own directory is read-only. A commit makes it read-only last,
+    /// after the rename into place, so a process killed in between leaves it writable: an
+    /// interrupted commit, not a damaged artifact.
+    pub fn is_sealed(&self, artifact: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(artifact).is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
+    }
+
+    /// Makes an artifact's own directory read-only (finishing an interrupted commit).
+    pub fn seal(&self, artifact: &Path) -> Result<(), StoreError> {
+        fs::make_read_only(artifact, true).map_err(io_error("cannot make read-only", artifact))
     }
 
     /// Removes a broken entry of the store: an artifact directory (renamed out first, like
@@ -144,6 +158,12 @@ impl Store {
         } else {
             std::fs::remove_file(path).map_err(io_error("cannot remove", path))
         }
+    }
+
+    /// A fingerprint of an artifact's files (names, sizes, times): builds compare their
+    /// imports' before and after, to catch a build that wrote into another artifact.
+    pub fn fingerprint(&self, artifact: &Path) -> Result<u64, StoreError> {
+        fs::tree_fingerprint(artifact).map_err(io_error("cannot read", artifact))
     }
 
     /// Deletes a leftover of the build dir (a failed build's dir, gc's trash).

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""gc on a big store: N small artifacts (default 10,000: the two-level tree profile of
+bench/synth.py, one package over ~sqrt(N) middle ones over the leaves), built once. Then the median
+of `hit gc --dry-run` over several runs, twice: with the profile linked (everything is
+kept: every artifact's metadata and sources are read) and after `hit rm` of the link
+(everything would go: every artifact's size is summed). `hit verify` (reads and re-hashes
+every artifact's build.json, checks every file's mode) and `du -s` of the store (a walk of
+every inode, the baseline) are measured in the same run.
+
+Usage: cargo build --release && python3 bench/gc.py [--artifacts 10000] [--runs 5] [--tmp DIR]
+"""
+import argparse, os, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import synth
+
+def median_ms(argv, env, cwd, runs):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--artifacts", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--hit", default=os.path.join(synth.HERE, "../target/release/hit"))
+    parser.add_argument("--tmp", help="where the store goes (default: the system temp dir)")
+    args = parser.parse_args()
+    hit = os.path.abspath(args.hit)
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        profile = synth.write(tmp, "tree", args.artifacts)
+        home = os.path.join(tmp, "home")
+        env = dict(os.environ, HIT_HOME=home)
+        start = time.perf_counter()
+        subprocess.run([hit, "build", profile, "-j", "2", "-q"], env=env, cwd=tmp, check=True,
+                       stdout=subprocess.DEVNULL)
+        print(f"built {args.artifacts} artifacts (+1 profile) in {time.perf_counter() - start:.1f} s")
+        du = median_ms(["du", "-s", os.path.join(home, "bld")], env, tmp, args.runs)
+        keep = median_ms([hit, "gc", "--dry-run"], env, tmp, args.runs)
+        verify = median_ms([hit, "verify"], env, tmp, args.runs)
+        subprocess.run([hit, "rm", "tree"], env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        drop = median_ms([hit, "gc", "--dry-run"], env, tmp, args.runs)
+        start = time.perf_counter()
+        subprocess.run([hit, "gc"], env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        gc = time.perf_counter() - start
+        print("| operation | median (ms) | vs du -s |")
+        print("|---|---|---|")
+        print(f"| du -s of the store (baseline) | {du:.0f} | 1.00 |")
+        print(f"| hit gc --dry-run, all kept | {keep:.0f} | {keep / du:.2f} |")
+        print(f"| hit gc --dry-run, all unreachable | {drop:.0f} | {drop / du:.2f} |")
+        print(f"| hit verify | {verify:.0f} | {verify / du:.2f} |")
+        print(f"| hit gc, deleting all (one run) | {gc * 1000:.0f} | {gc * 1000 / du:.2f} |")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+//! Bad input end to end, through the real binary: each gets a clear error naming the
+//! package (or the file), and the store stays consistent (`hit verify` passes).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Env, HttpServer, dead_url, mirror_dir, stderr_of, stdout_of};
+use std::path::PathBuf;
+
+const LUA: &str = "lua-5.4.4.tar.gz";
+
+impl Env {
+    /// Writes recipes (name, body) and a profile of `packages`; returns the profile.
+    fn stack(&self, recipes: &[(&str, &str)], packages: &[&str]) -> PathBuf {
+        let dir = self.path("recipes");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, body) in recipes {
+            std::fs::write(dir.join(format!("{name}.rhai")), body).unwrap();
+        }
+        let packages: Vec<String> = packages.iter().map(|p| format!("{p:?}")).collect();
+        let profile = self.path("p.rhai");
+        std::fs::write(
+            &profile,
+            format!(
+                "profile(#{{ package_dirs: [{:?}], packages: [{}] }})",
+                dir.display().to_string(),
+                packages.join(", ")
+            ),
+        )
+        .unwrap();
+        profile
+    }
+
+    /// Builds the profile expecting failure; returns stderr.
+    fn build_fails(&self, profile: &PathBuf) -> String {
+        let output = self.hit().arg("build").arg(profile).output().unwrap();
+        assert!(!output.status.success(), "built: {}", stderr_of(&output));
+        let stderr = stderr_of(&output);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+
+    fn assert_consistent(&self) {
+        let output = self.hit().arg("verify").output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}{}",
+            stdout_of(&output),
+            stderr_of(&output)
+        );
+    }
+}
+
+fn shell_recipe(name: &str, deps: &str, commands: &[&str]) -> String {
+    let commands: Vec<String> = commands.iter().map(|c| format!("{c:?}")).collect();
+    format!(
+        "recipe(#{{ name: {name:?}, deps: [{deps}], stages: [stage(\"install\", [{}])] }})",
+        commands.join(", ")
+    )
+}
+
+fn lua_sha256() -> String {
+    common::mirror_manifest()[LUA].clone()
+}
+
+fn lua_recipe(url: &str, sha256: &str) -> String {
+    format!(
+        "recipe(#{{ name: \"lua\", sources: [#{{ url: {url:?}, sha256: {sha256:?} }}], \
+         stages: [stage(\"install\", [\"mkdir -p $ARTIFACT && cp Makefile $ARTIFACT/\"])] }})"
+    )
+}
+
+#[test]
+fn a_source_whose_hash_differs_fails_the_package_and_stores_nothing() {
+    let env = Env::new();
+    let server = HttpServer::serve(&mirror_dir());
+    let wrong = "0".repeat(64);
+    let profile = env.stack(
+        &[("lua", &lua_recipe(&format!("{}/{LUA}", server.url), &wrong))],
+        &["lua"],
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("lua")
+            && stderr.contains(&lua_sha256())
+            && stderr.contains("nothing was stored"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.home().join("src/sha256")).map_or(0, |d| d.count()),
+        0
+    );
+    env.assert_consistent();
+}
+
+#[test]
+fn an_unreachable_url_falls_back_to_a_mirror_and_without_one_names_every_attempt() {
+    let env = Env::new();
+    let url = format!("{}/{LUA}", dead_url());
+    let profile = env.stack(&[("lua", &lua_recipe(&url, &lua_sha256()))], &["lua"]);
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("lua") && stderr.contains(&url), "{stderr}");
+    env.assert_consistent();
+
+    env.with_mirrors(&[&dead_url(), mirror_dir().to_str().unwrap()]);
+    let output = env.hit().arg("build").arg(&profile).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(env.path("p/Makefile").exists());
+}
+
+#[test]
+fn a_dependency_cycle_is_named_with_its_path() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[
+            ("one", &shell_recipe("one", "\"two\"", &["true"])),
+            ("two", &shell_recipe("two", "\"three\"", &["true"])),
+            ("three", &shell_recipe("three", "\"one\"", &["true"])),
+        ],
+        &["one"],
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("one -> two -> three -> one"), "{stderr}");
+}
+
+#[test]
+fn a_recipe_that_never_ends_is_stopped_with_its_file_and_line() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[(
+            "spin",
+            "let n = 0;\nloop { n += 1; }\nrecipe(#{ name: \"spin\" })\n",
+        )],
+        &["spin"],
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("spin.rhai:2") && stderr.contains("operations"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_build_that_fills_its_file_size_quota_fails_and_leaves_nothing() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[
+            (
+                "small",
+                &shell_recipe(
+                    "small",
+                    "",
+                    &["mkdir -p $ARTIFACT", "echo ok > $ARTIFACT/ok"],
+                ),
+            ),
+            (
+                "filler",
+                &shell_recipe(
+                    "filler",
+                    "",
+                    &[
+                        "mkdir -p $ARTIFACT",
+                        "head -c 4000000 /dev/zero > $ARTIFACT/big",
+                    ],
+                ),
+            ),
+        ],
+        &["small", "filler"],
+    );
+    // A quota of 2 MB per file (RLIMIT_FSIZE, as `ulimit -f` sets it), for hit and its builds.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 4000 && exec {} build {}",
+            assert_cmd::cargo::cargo_bin("hit").display(),
+            profile.display()
+        ))
+        .env("HIT_HOME", env.home())
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("1 package failed: filler"), "{stderr}");
+    assert!(
+        stderr.contains("build log:") || stderr.contains("log"),
+        "{stderr}"
+    );
+    env.assert_consistent();
+    // small was built and stays; filler left no artifact.
+    assert!(env.home().join("bld/small").read_dir().unwrap().count() == 1);
+    assert!(
+        env.home()
+            .join("bld/filler")
+            .read_dir()
+            .map_or(0, |d| d.count())
+            == 0
+    );
+}
+
+#[test]
+fn a_build_that_writes_into_another_artifact_fails_and_that_artifact_stays_intact_or_goes() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[
+            (
+                "base",
+                &shell_recipe(
+                    "base",
+                    "",
+                    &["mkdir -p $ARTIFACT/lib", "echo good > $ARTIFACT/lib/data"],
+                ),
+            ),
+            (
+                "vandal",
+                &shell_recipe(
+                    "vandal",
+                    "\"base\"",
+                    &["echo evil > $BASE_DIR/lib/data", "mkdir -p $ARTIFACT"],
+                ),
+            ),
+        ],
+        &["vandal"],
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("1 package failed: vandal"), "{stderr}");
+    // As an ordinary user the read-only bits stop the write; as root, hit notices it
+    // and takes the changed artifact out of the store.
+    assert!(
+        stderr.contains("Permission denied")
+            || (stderr.contains("the build changed files of base/")
+                && stderr.contains("removed from the store")),
+        "{stderr}"
+    );
+    env.assert_consistent();
+    for entry in std::fs::read_dir(env.home().join("bld/base")).unwrap() {
+        let data = std::fs::read_to_string(entry.unwrap().path().join("lib/data")).unwrap();
+        assert_eq!(data, "good\n");
+    }
+}
