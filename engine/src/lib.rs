@@ -8,8 +8,8 @@
 //! - [`store`]: the artifact store: layout, lookup, locks, staging and atomic commit.
 //! - [`jobserver`]: the GNU make jobserver all builds share.
 //! - [`job`]: the command language interpreter that runs one build's commands.
-//! - [`profile`]: profile artifacts (trees of symlinks to packages), the atomic switch of
-//!   `./<profile>` and its gc root.
+//! - [`profile`]: profile artifacts (trees of symlinks to packages); [`profile::links`]: the
+//!   `./<profile>` links, their atomic switch, generations and gc roots.
 //! - [`gc`]: mark from the gc roots, sweep unreachable artifacts and unused sources.
 //! - [`verify`]: check the store against its metadata; repair what is broken.
 //! - [`schedule`]: the job queue: a DAG of builds in parallel under one make jobserver,
