@@ -21,7 +21,7 @@
 use crate::profile::ProfileError;
 use crate::profile::links::{LinkRecord, LinkState, ProfileLinks};
 use crate::spec::canonical::base32_lower;
-use crate::spec::{ArtifactId, BuildSpec, SourceKey};
+use crate::spec::{ArtifactId, SourceKey};
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -147,22 +147,19 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
     let mut delete = Vec::new();
     let mut stale_claims = Vec::new();
     let mut used_sources: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut artifacts = Vec::new();
     for (path, is_dir) in store.entries()? {
-        if !is_dir {
-            if std::fs::read_link(&path).is_ok() {
-                stale_claims.push(path);
-            }
-            continue;
+        if is_dir {
+            artifacts.push(path);
+        } else if std::fs::read_link(&path).is_ok() {
+            stale_claims.push(path);
         }
-        match store.read_meta(&path) {
-            Ok(meta) if keep.contains_key(&meta.id) => {
-                used_sources.extend(sources_of(&path, source_dir));
-            }
-            Ok(meta) => {
-                let order = meta.dependencies.len();
-                delete.push((order, (Some(meta.id), path.clone(), tree_size(&path))));
-            }
-            Err(_) => delete.push((usize::MAX, (None, path.clone(), tree_size(&path)))),
+    }
+    let seen = crate::par::map(&artifacts, |path| examine(store, path, &keep, source_dir));
+    for seen in seen {
+        match seen {
+            Seen::Kept(sources) => used_sources.extend(sources),
+            Seen::Unreachable(order, entry) => delete.push((order, entry)),
         }
     }
     // Dependents before their dependencies (a closure is larger than any closure in it):
@@ -193,20 +190,54 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
     })
 }
 
-/// The cache files an artifact's sources came from.
+/// What gc learned about one artifact.
+enum Seen {
+    /// Kept; the cache files its sources came from.
+    Kept(Vec<PathBuf>),
+    /// Unreachable: its deletion order (closure size) and `(id, path, size)`.
+    Unreachable(usize, (Option<ArtifactId>, PathBuf, u64)),
+}
+
+fn examine(
+    store: &Store,
+    path: &Path,
+    keep: &BTreeMap<ArtifactId, String>,
+    source_dir: &Path,
+) -> Seen {
+    match store.read_meta(path) {
+        Ok(meta) if keep.contains_key(&meta.id) => Seen::Kept(sources_of(path, source_dir)),
+        Ok(meta) => Seen::Unreachable(
+            meta.dependencies.len(),
+            (Some(meta.id), path.to_path_buf(), tree_size(path)),
+        ),
+        Err(_) => Seen::Unreachable(usize::MAX, (None, path.to_path_buf(), tree_size(path))),
+    }
+}
+
+/// The cache files an artifact's sources came from. Reads only the source keys of its
+/// `build.json` (the store checked the whole spec when it built the artifact).
 fn sources_of(artifact: &Path, source_dir: &Path) -> Vec<PathBuf> {
     let Ok(text) =
         std::fs::read_to_string(artifact.join(crate::store::META_DIR).join("build.json"))
     else {
         return Vec::new();
     };
-    // Profiles have their own document; they use no sources.
-    let Ok(spec) = BuildSpec::from_json(&text) else {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        #[serde(default)]
+        sources: Vec<Key>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Key {
+        key: String,
+    }
+    // Profiles have their own document, without sources.
+    let Ok(keys) = serde_json::from_str::<Keys>(&text) else {
         return Vec::new();
     };
-    spec.sources()
+    keys.sources
         .iter()
-        .filter_map(|source| match &source.key {
+        .filter_map(|source| match source.key.parse::<SourceKey>().ok()? {
             SourceKey::Sha256(hex) => Some(source_dir.join("sha256").join(hex)),
             SourceKey::Archive { digest, .. } => {
                 std::fs::read_link(source_dir.join("b32").join(digest))

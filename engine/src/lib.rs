@@ -26,6 +26,7 @@ pub mod gc;
 pub mod home;
 pub mod job;
 pub mod jobserver;
+mod par;
 pub mod profile;
 pub mod schedule;
 pub mod shell;

@@ -164,19 +164,21 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
             }
         }
     }
+    let mut artifacts = Vec::new();
     for (path, is_dir) in store.entries()? {
-        if !is_dir {
-            if std::fs::read_link(&path).is_ok() {
-                if claim_is_stale(store, &path)? {
-                    report.leftovers.push(Leftover::Claim(path));
-                }
-            } else {
-                report.problems.push(Problem::StrayFile(path));
+        if is_dir {
+            artifacts.push(path);
+        } else if std::fs::read_link(&path).is_ok() {
+            if claim_is_stale(store, &path)? {
+                report.leftovers.push(Leftover::Claim(path));
             }
-            continue;
+        } else {
+            report.problems.push(Problem::StrayFile(path));
         }
+    }
+    let verdicts = crate::par::map(&artifacts, |path| check_artifact(store, path));
+    for (path, mut verdict) in artifacts.into_iter().zip(verdicts) {
         report.artifacts += 1;
-        let mut verdict = check_artifact(store, &path);
         if let Err((Some(id), _)) = &verdict
             && store.try_lock(id)?.is_none()
         {
