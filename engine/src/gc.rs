@@ -95,21 +95,12 @@ pub fn roots(store: &Store, links: &ProfileLinks) -> Result<Vec<Root>, GcError> 
                     .then(|| store.read_meta(target).ok().map(|meta| meta.id))
                     .flatten()
             };
-            if let LinkState::Points(target) = &record.state {
-                match id_at(target) {
-                    Some(id) => artifacts.push((link.clone(), id)),
-                    None => {
-                        roots.push(Root {
-                            stale: Some(format!(
-                                "{link} points at {}, which is not an artifact",
-                                target.display()
-                            )),
-                            record,
-                            artifacts,
-                        });
-                        continue;
-                    }
-                }
+            // A link whose profile is gone (`hit verify` reports it) still roots its
+            // generations.
+            if let LinkState::Points(target) = &record.state
+                && let Some(id) = id_at(target)
+            {
+                artifacts.push((link.clone(), id));
             }
             for generation in &record.generations {
                 if Some(generation.number) != record.current
@@ -302,6 +293,8 @@ pub fn apply(
         report.artifacts += 1;
         report.bytes += size;
     }
+    // No build runs during gc: every pool of build dirs is one a killed process left.
+    store.remove_old_pools()?;
     for claim in &plan.stale_claims {
         if store.remove_stale_claim(claim)? {
             report.claims += 1;

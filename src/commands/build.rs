@@ -38,6 +38,17 @@ pub fn build(
     build_profile(home, &target, params, options)
 }
 
+/// Deletes this run's pool of reusable build directories when it ends, however it ends.
+struct DrainPool<'a>(&'a Store);
+
+impl Drop for DrainPool<'_> {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.drain_pool() {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
 fn output(options: &BuildOptions) -> Output {
     if options.json {
         Output::Json
@@ -70,6 +81,7 @@ fn build_spec(home: &Home, spec_path: &Path, options: &BuildOptions) -> Result<E
     let spec = read_spec(spec_path)?;
     let store = Store::for_home(home);
     let _session = store.session()?;
+    let _pool = DrainPool(&store);
     let sources = SourceCache::for_home(home);
     let builder = builder(home, &store, &sources, jobs(options))?;
     let progress = Progress::new(output(options), 0);
@@ -123,6 +135,7 @@ fn build_profile(
     let store = Store::for_home(home);
     // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
     let _session = store.session()?;
+    let _pool = DrainPool(&store);
     let cache_dir = home.root().join("cache");
     let cache_key = plan_cache::key(
         &profile_file(file)?,

@@ -69,6 +69,14 @@ pub(crate) fn tree_fingerprint(root: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
+/// Deletes everything inside `dir` (which stays, empty).
+pub(crate) fn remove_children(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        remove_tree(&entry?.path())?;
+    }
+    Ok(())
+}
+
 /// Deletes a tree even if it was made read-only.
 pub(crate) fn remove_tree(root: &Path) -> io::Result<()> {
     match fs::symlink_metadata(root) {
