@@ -71,7 +71,7 @@ fn builds_make_generations_and_rollback_switches_back() {
 
     let listing = env.ok(&["generations", "p"]);
     assert!(
-        generation_line(&listing, 1).contains("1 packages"),
+        generation_line(&listing, 1).ends_with("1 package"),
         "{listing}"
     );
     let two = generation_line(&listing, 2);

@@ -64,6 +64,7 @@ fn print_record(store: &Store, record: &LinkRecord) {
         let packages = profile_packages(&generation.target);
         let change = match (&previous, &packages) {
             (_, None) => "(gone from the store)".to_owned(),
+            (None, Some(now)) if now.len() == 1 => "1 package".to_owned(),
             (None, Some(now)) => format!("{} packages", now.len()),
             (Some(before), Some(now)) => describe_change(store, before, now),
         };
