@@ -341,3 +341,74 @@ fn four_processes_with_overlapping_profiles_build_every_artifact_once() {
     }
     assert!(env.hit().arg("verify").output().unwrap().status.success());
 }
+
+#[test]
+fn gc_waits_for_a_running_build_and_keeps_what_it_uses() {
+    let env = Env::new();
+    let recipes = env.path("gc-recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    let (started, release) = (env.path("started"), env.path("release"));
+    std::fs::write(&release, "").unwrap();
+    std::fs::write(
+        recipes.join("lib.rhai"),
+        r#"recipe(#{ name: "lib", stages: [stage("install", ["mkdir -p $ARTIFACT/lib", "echo v1 > $ARTIFACT/lib/data"])] })"#,
+    )
+    .unwrap();
+    std::fs::write(
+        recipes.join("app.rhai"),
+        format!(
+            r#"recipe(#{{ name: "app", deps: ["lib"], stages: [stage("install", [
+                "touch {started}",
+                "while [ -e {release} ]; do sleep 0.05; done",
+                "mkdir -p $ARTIFACT && cp $LIB_DIR/lib/data $ARTIFACT/copied",
+            ])] }})"#,
+            started = started.display(),
+            release = release.display()
+        ),
+    )
+    .unwrap();
+    let profile = env.path("app.rhai");
+    std::fs::write(
+        &profile,
+        format!(
+            "profile(#{{ package_dirs: [{:?}], packages: [\"app\"] }})",
+            recipes.display().to_string()
+        ),
+    )
+    .unwrap();
+    // lib is built, app is building: nothing roots lib yet but the running build.
+    let build = env
+        .std_hit()
+        .arg("build")
+        .arg(&profile)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for(&started, "app's build starting");
+    let mut gc = env
+        .std_hit()
+        .arg("gc")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        gc.try_wait().unwrap().is_none(),
+        "gc ran while a build was running"
+    );
+    std::fs::remove_file(&release).unwrap();
+    let built = build.wait_with_output().unwrap();
+    assert!(built.status.success(), "{}", stderr_of(&built));
+    let gc = gc.wait_with_output().unwrap();
+    assert!(gc.status.success());
+    assert!(
+        stdout_of(&gc).starts_with("deleted 0 artifacts"),
+        "{}",
+        stdout_of(&gc)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("app/copied")).unwrap(),
+        "v1\n"
+    );
+    assert!(env.path("app/lib/data").exists());
+}
