@@ -519,3 +519,43 @@ fn a_build_that_records_its_staging_path_fails() {
     );
     env.hit().arg("resolve").arg(&spec).assert().code(1);
 }
+
+#[test]
+fn commands_left_running_by_a_killed_hit_are_killed_before_the_next_build() {
+    let env = Env::new();
+    let count = env.path("count");
+    std::fs::write(&count, "0").unwrap();
+    let started = env.path("started");
+    // The first attempt never ends and keeps writing into $ARTIFACT; the second is normal.
+    let spec = env.spec(
+        "orphan.json",
+        &shell_spec(
+            "orphan",
+            &format!(
+                "n=\\$(cat {count}); echo \\$((n + 1)) > {count}; \
+                 if [ \\$n = 0 ]; then touch {started}; \
+                 while [ -e {count} ]; do echo junk >> \\$ARTIFACT/junk; sleep 0.02; done; fi; \
+                 echo whole > \\$ARTIFACT/whole",
+                count = count.display(),
+                started = started.display()
+            ),
+        ),
+    );
+    let mut first = env.std_hit().arg("build").arg(&spec).spawn().unwrap();
+    wait_for(&started, "the first attempt starting");
+    // Only hit dies (as with the OOM killer): its shell keeps running.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+
+    let path = env.build_ok(&spec);
+    assert_eq!(
+        std::fs::read_to_string(path.join("whole")).unwrap(),
+        "whole\n"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !path.join("junk").exists(),
+        "the orphaned shell wrote into the new artifact"
+    );
+}

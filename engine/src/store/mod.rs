@@ -36,7 +36,8 @@
 //!    replace the symlink by the stage directory (unlink, rename).
 //!
 //! A process killed at any point leaves at most a claim symlink and a build directory,
-//! which the next build of the same id reuses and clears. A failed build drops its claim
+//! which the next build of the same id reuses and clears, after killing the commands the
+//! dead process may have left running in it (see `orphans`). A failed build drops its claim
 //! and keeps its build directory for inspection.
 //!
 //! Lookup ([`Store::resolve`]) reads `<name>/<short>/.hit/artifact.json` and checks the id;
@@ -45,6 +46,7 @@
 mod artifact;
 mod fs;
 mod lock;
+mod orphans;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
 pub use lock::FileLock;
@@ -339,6 +341,15 @@ impl Store {
     /// The caller holds the id's lock (`_lock` proves it).
     pub fn stage(&self, id: &ArtifactId, _lock: &FileLock) -> Result<Staging, StoreError> {
         let work_dir = self.build_dir.join(format!("{}-{}", id.name(), id.hash()));
+        if std::fs::symlink_metadata(&work_dir).is_ok() {
+            // A killed earlier build's commands may still be running in there.
+            let killed = orphans::kill(&work_dir.join("build"));
+            if killed > 0 {
+                tracing::warn!(
+                    "killed {killed} processes left running by an interrupted build of {id}"
+                );
+            }
+        }
         fs::remove_tree(&work_dir)
             .map_err(io_error("cannot clear the old build dir", &work_dir))?;
         self.reuse_work_dir(&work_dir);
