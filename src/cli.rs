@@ -164,6 +164,9 @@ pub struct ProfileArg {
     /// The profile the package belongs to.
     #[arg(short, long, default_value = "default.rhai", value_name = "PROFILE")]
     pub profile: PathBuf,
+    /// Parameters for the profile and its recipes, as for `hit build`.
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -217,6 +217,46 @@ fn parameters_from_the_command_line_reach_recipes() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("KEY=VALUE"));
+    // show, hash and resolve take the same parameters.
+    let greet_path = stdout_of(
+        &env.hit()
+            .args(["resolve", "greet", "greeting=from-cli", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    let linked = std::fs::canonicalize(env.path("p/bin/greet")).unwrap();
+    assert!(
+        linked.starts_with(std::fs::canonicalize(greet_path.trim()).unwrap()),
+        "{greet_path} vs {}",
+        linked.display()
+    );
+    let spec = stdout_of(
+        &env.hit()
+            .args(["show", "buildspec", "greet", "greeting=from-cli", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert!(spec.contains("from-cli"), "{spec}");
+    let with = stdout_of(
+        &env.hit()
+            .args(["hash", "greet", "greeting=x", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    let without = stdout_of(
+        &env.hit()
+            .args(["hash", "greet", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        with.starts_with("greet/") && with != without,
+        "{with} {without}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Looking at a profile's packages: `hit status`, `hit show`, `hit bdir`.
 
 use super::{load_plan, package_of};
+use crate::cli::ProfileArg;
 use anyhow::{Context, Result, bail};
 use hit_engine::home::Home;
 use hit_engine::source::SourceCache;
@@ -47,8 +48,8 @@ pub fn status(home: &Home, profile: &Path, params: &[String]) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn show_buildspec(package: &str, profile: &Path) -> Result<ExitCode> {
-    let plan = load_plan(profile, &[], None)?;
+pub fn show_buildspec(package: &str, profile: &ProfileArg) -> Result<ExitCode> {
+    let plan = load_plan(&profile.profile, &profile.params, None)?;
     print!(
         "{}",
         pretty_document(package_of(&plan, package)?.spec.document())
@@ -56,16 +57,16 @@ pub fn show_buildspec(package: &str, profile: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn show_script(package: &str, profile: &Path) -> Result<ExitCode> {
-    let plan = load_plan(profile, &[], None)?;
+pub fn show_script(package: &str, profile: &ProfileArg) -> Result<ExitCode> {
+    let plan = load_plan(&profile.profile, &profile.params, None)?;
     print!("{}", package_of(&plan, package)?.script);
     Ok(ExitCode::SUCCESS)
 }
 
 /// Unpacks the package's sources into `dir` and writes `dir/hit-build.sh`: the environment
 /// a real build would have (with `$ARTIFACT` in `dir/_artifact`) and the stages.
-pub fn bdir(home: &Home, package: &str, dir: &Path, profile: &Path) -> Result<ExitCode> {
-    let plan = load_plan(profile, &[], None)?;
+pub fn bdir(home: &Home, package: &str, dir: &Path, profile: &ProfileArg) -> Result<ExitCode> {
+    let plan = load_plan(&profile.profile, &profile.params, None)?;
     let planned = package_of(&plan, package)?;
     let store = Store::for_home(home);
     let dir = std::path::absolute(dir)?;

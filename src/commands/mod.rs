@@ -5,7 +5,7 @@ mod inspect;
 mod links;
 mod store;
 
-use crate::cli::{Cli, Command, ShowWhat};
+use crate::cli::{Cli, Command, ProfileArg, ShowWhat};
 use crate::loader::FsLoader;
 use anyhow::{Context, Result, bail};
 use hit_engine::home::Home;
@@ -32,17 +32,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Show {
             what: ShowWhat::Buildspec { package, profile },
-        } => inspect::show_buildspec(&package, &profile.profile),
+        } => inspect::show_buildspec(&package, &profile),
         Command::Show {
             what: ShowWhat::Script { package, profile },
-        } => inspect::show_script(&package, &profile.profile),
+        } => inspect::show_script(&package, &profile),
         Command::Bdir {
             package,
             dir,
             profile,
-        } => inspect::bdir(&home()?, &package, &dir, &profile.profile),
+        } => inspect::bdir(&home()?, &package, &dir, &profile),
         Command::Hash { target, profile } => {
-            println!("{}", target_spec(&target, &profile.profile)?.id());
+            println!("{}", target_spec(&target, &profile)?.id());
             Ok(ExitCode::SUCCESS)
         }
         Command::Resolve(args) => store::resolve(&home()?, &args),
@@ -89,14 +89,19 @@ fn read_spec(path: &Path) -> Result<BuildSpec> {
 }
 
 /// A build.json (or `-`), or else the name of a package of `profile`.
-fn target_spec(target: &str, profile: &Path) -> Result<BuildSpec> {
+fn target_spec(target: &str, profile: &ProfileArg) -> Result<BuildSpec> {
     let path = Path::new(target);
     if target == "-" || path.is_file() || target.ends_with(".json") {
+        if !profile.params.is_empty() {
+            bail!("KEY=VALUE parameters are for packages of a profile; a build.json has none");
+        }
         return read_spec(path);
     }
-    Ok(package_of(&load_plan(profile, &[], None)?, target)?
-        .spec
-        .clone())
+    Ok(
+        package_of(&load_plan(&profile.profile, &profile.params, None)?, target)?
+            .spec
+            .clone(),
+    )
 }
 
 /// The package directory shipped with hit's sources, searched after a profile's own.

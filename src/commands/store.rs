@@ -28,9 +28,7 @@ pub fn resolve(home: &Home, args: &ResolveArgs) -> Result<ExitCode> {
     let id = if args.by_id {
         parse_id(&args.target)?
     } else {
-        target_spec(&args.target, &args.profile.profile)?
-            .id()
-            .clone()
+        target_spec(&args.target, &args.profile)?.id().clone()
     };
     match Store::for_home(home).resolve(&id)? {
         Some(path) => {
