@@ -225,3 +225,43 @@ fn a_link_moved_by_hand_is_reported_and_cleaned_then_adopted_by_hit_mv() {
         "{listing}"
     );
 }
+
+#[test]
+fn links_are_named_however_the_path_is_written_and_a_closed_pipe_is_no_panic() {
+    let env = Env::new();
+    let profile = env.write_profile(r#""hello""#);
+    env.ok(&["build", profile.to_str().unwrap()]);
+    std::fs::create_dir_all(env.path("sub")).unwrap();
+    for link in ["../p", "../sub/../p"] {
+        let output = env
+            .hit()
+            .current_dir(env.path("sub"))
+            .args(["generations", link])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{link}: {}", stderr_of(&output));
+    }
+    let output = env.hit().args(["generations", "./p"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+
+    // `hit gc --dry-run | head -0`: the reader is gone before hit writes.
+    let mut child = env
+        .std_hit()
+        .args(["gc", "--dry-run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        !stderr_of(&output).contains("panicked"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(
+        matches!(output.status.code(), Some(0 | 141)),
+        "{:?}",
+        output.status
+    );
+}

@@ -556,8 +556,16 @@ fn remove_record(dir: &Path) -> Result<(), ProfileError> {
     }
 }
 
+/// A link's path as records name it: its directory resolved (`..`, symlinks), its own name
+/// kept (the link itself is not followed), so `p`, `./p` and `sub/../p` are one link.
 fn absolute(path: &Path) -> Result<PathBuf, ProfileError> {
-    std::path::absolute(path).map_err(io_error("cannot resolve", path))
+    let absolute = std::path::absolute(path).map_err(io_error("cannot resolve", path))?;
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => Ok(std::fs::canonicalize(parent)
+            .unwrap_or_else(|_| parent.to_path_buf())
+            .join(name)),
+        _ => Ok(absolute),
+    }
 }
 
 /// Reads a record dir (or an older store's bare symlink); `None` if there is none.
