@@ -14,9 +14,9 @@
 //!     intact generation (if none, build the profile again);
 //! - **leftovers** of interrupted or failed work, which are expected after a crash and never
 //!   visible as artifacts: an artifact whose own directory a killed commit had no time to
-//!   make read-only (repair does), claims and build directories of builds no process is running,
-//!   gc's and purge's trash, records of profile links deleted by hand. `--repair` deletes
-//!   them too.
+//!   make read-only (repair does), claims and build directories of builds no process is
+//!   running, gc's and purge's trash, pools of reusable build dirs (`pool-<pid>`), records
+//!   of profile links deleted by hand. `--repair` deletes them too.
 //!
 //! An artifact that looks broken while another process holds its build lock (it is being
 //! committed right now) is checked again once that lock is free. `--repair` holds the
@@ -370,7 +370,7 @@ fn build_leftovers(store: &Store) -> Result<Vec<PathBuf>, StoreError> {
         let path = entry.path();
         let stale = match build_dir_id(&path) {
             Some(id) => store.try_lock(&id)?.is_some(),
-            // gc's and purge's trash: they run under the store's lock, as verify does.
+            // gc's and purge's trash, pools of build dirs: no id, nothing to wait for.
             None => true,
         };
         if stale {
