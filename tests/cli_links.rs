@@ -5,23 +5,8 @@
 mod common;
 
 use common::{Env, stderr_of, stdout_of};
-use std::path::{Path, PathBuf};
-
-fn recipes() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
-}
 
 impl Env {
-    fn write_profile(&self, packages: &str) -> PathBuf {
-        let path = self.path("p.rhai");
-        let text = format!(
-            "profile(#{{ package_dirs: [{:?}], packages: [{packages}] }})",
-            recipes().display().to_string()
-        );
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
     /// Runs hit and returns stdout, failing the test with stderr if it fails.
     fn ok(&self, args: &[&str]) -> String {
         let output = self.hit().args(args).output().unwrap();
@@ -56,10 +41,10 @@ fn generation_line(listing: &str, number: u32) -> String {
 #[test]
 fn builds_make_generations_and_rollback_switches_back() {
     let env = Env::new();
-    let profile = env.write_profile(r#""hello""#);
+    let profile = env.fixture_profile(r#""hello""#);
     env.ok(&["build", profile.to_str().unwrap()]);
     let first = std::fs::read_link(env.path("p")).unwrap();
-    env.write_profile(r#""greet""#);
+    env.fixture_profile(r#""greet""#);
     let output = env.hit().arg("build").arg(&profile).output().unwrap();
     assert!(
         stderr_of(&output).contains("-> ./p (generation 2)"),
@@ -141,7 +126,7 @@ fn builds_make_generations_and_rollback_switches_back() {
 #[test]
 fn cp_mv_and_rm_keep_gc_roots_right() {
     let env = Env::new();
-    let profile = env.write_profile(r#""hello""#);
+    let profile = env.fixture_profile(r#""hello""#);
     env.ok(&["build", profile.to_str().unwrap()]);
     let target = std::fs::read_link(env.path("p")).unwrap();
 
@@ -195,7 +180,7 @@ fn cp_mv_and_rm_keep_gc_roots_right() {
 #[test]
 fn a_link_moved_by_hand_is_reported_and_cleaned_then_adopted_by_hit_mv() {
     let env = Env::new();
-    let profile = env.write_profile(r#""hello""#);
+    let profile = env.fixture_profile(r#""hello""#);
     env.ok(&["build", profile.to_str().unwrap()]);
     let target = std::fs::read_link(env.path("p")).unwrap();
     std::fs::rename(env.path("p"), env.path("moved")).unwrap();
@@ -229,7 +214,7 @@ fn a_link_moved_by_hand_is_reported_and_cleaned_then_adopted_by_hit_mv() {
 #[test]
 fn links_are_named_however_the_path_is_written_and_a_closed_pipe_is_no_panic() {
     let env = Env::new();
-    let profile = env.write_profile(r#""hello""#);
+    let profile = env.fixture_profile(r#""hello""#);
     env.ok(&["build", profile.to_str().unwrap()]);
     std::fs::create_dir_all(env.path("sub")).unwrap();
     for link in ["../p", "../sub/../p"] {

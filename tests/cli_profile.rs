@@ -8,16 +8,12 @@ use common::{Env, stderr_of, stdout_of};
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
-fn recipes() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
-}
-
 impl Env {
     fn profile(&self, name: &str, body: &str) -> PathBuf {
         let path = self.path(name);
         let text = format!(
             "profile(#{{ package_dirs: [{:?}], {body} }})",
-            recipes().display().to_string()
+            common::fixture_recipes().display().to_string()
         );
         std::fs::write(&path, text).unwrap();
         path

@@ -9,21 +9,7 @@ use common::{Env, stderr_of, stdout_of};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-fn recipes() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
-}
-
 impl Env {
-    fn write_profile(&self, packages: &str) -> PathBuf {
-        let path = self.path("p.rhai");
-        let text = format!(
-            "profile(#{{ package_dirs: [{:?}], packages: [{packages}] }})",
-            recipes().display().to_string()
-        );
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
     fn build(&self, profile: &Path) {
         let output = self.hit().arg("build").arg(profile).output().unwrap();
         assert!(output.status.success(), "{}", stderr_of(&output));
@@ -62,7 +48,7 @@ fn make_writable(path: &Path) {
 #[test]
 fn a_clean_store_passes_and_a_changed_artifact_is_removed_with_what_depends_on_it() {
     let env = Env::new();
-    let profile = env.write_profile(r#""greet""#);
+    let profile = env.fixture_profile(r#""greet""#);
     env.build(&profile);
     let (ok, said) = env.verify(false);
     assert!(
@@ -106,9 +92,9 @@ fn a_clean_store_passes_and_a_changed_artifact_is_removed_with_what_depends_on_i
 #[test]
 fn a_broken_current_generation_falls_back_to_the_newest_intact_one() {
     let env = Env::new();
-    let profile = env.write_profile(r#""hello""#);
+    let profile = env.fixture_profile(r#""hello""#);
     env.build(&profile);
-    env.write_profile(r#""greet""#);
+    env.fixture_profile(r#""greet""#);
     env.build(&profile);
     let current = std::fs::read_link(env.path("p")).unwrap();
     // A spec edited in place: its hash no longer matches the artifact's id.
@@ -143,7 +129,7 @@ fn a_broken_current_generation_falls_back_to_the_newest_intact_one() {
 #[test]
 fn missing_dependencies_stray_files_and_leftovers() {
     let env = Env::new();
-    let profile = env.write_profile(r#""greet""#);
+    let profile = env.fixture_profile(r#""greet""#);
     env.build(&profile);
     // A dependency deleted by hand (purge is the by-hand tool here).
     let hello = env.resolve("hello");
@@ -169,7 +155,7 @@ fn missing_dependencies_stray_files_and_leftovers() {
     let (ok, said) = env.verify(true);
     assert!(!ok, "the profile has no intact generation: {said}");
     env.build(&profile);
-    let failing = env.write_profile(r#""broken""#);
+    let failing = env.fixture_profile(r#""broken""#);
     assert!(
         !env.hit()
             .arg("build")

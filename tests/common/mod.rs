@@ -48,6 +48,18 @@ impl Env {
         command
     }
 
+    /// Writes `p.rhai`, a profile of `packages` (Rhai list items, e.g. `"hello"`) from the
+    /// fixture recipes, and returns its path.
+    pub fn fixture_profile(&self, packages: &str) -> PathBuf {
+        let path = self.path("p.rhai");
+        let text = format!(
+            "profile(#{{ package_dirs: [{:?}], packages: [{packages}] }})",
+            fixture_recipes().display().to_string()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// Writes a build spec and returns its path.
     pub fn spec(&self, name: &str, spec: &serde_json::Value) -> PathBuf {
         let path = self.path(name);
@@ -190,6 +202,11 @@ fn handle(mut stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
         None => stream
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     };
+}
+
+/// tests/fixtures/recipes: tiny shell-only recipes.
+pub fn fixture_recipes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
 }
 
 /// A URL on which nothing listens.
