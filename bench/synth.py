@@ -4,7 +4,8 @@ file): a wide fan-in (N-1 leaves, one package depending on all) and a deep chain
 package depends on the previous one); `--write --shape tree` writes a two-level tree (the
 last package over ~sqrt(N) middle ones, each over its share of leaves), which bench/gc.py
 uses. Reports the cold build time per package, the no-op
-rebuild (evaluation of all N recipes included) and the no-op's peak memory (RSS).
+rebuild (evaluation of all N recipes included) and the no-op's peak memory (RSS). Each
+cold build gets a fresh store; the figures are medians of --runs.
 
 Usage: cargo build --release && python3 bench/synth.py [--packages 1000] [--runs 5] [-j 2] [--tmp /dev/shm]
        python3 bench/synth.py --write DIR --shape chain   (just write the recipes and profile)
@@ -55,29 +56,50 @@ def run(argv, env, cwd):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--packages", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="cold builds and no-ops per shape (medians)")
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--hit", default=os.path.join(HERE, "../target/release/hit"))
     parser.add_argument("--write")
     parser.add_argument("--shape", default="fan-in")
+    parser.add_argument("--shapes", default="fan-in,chain", help="shapes to measure, comma-separated")
     parser.add_argument("--tmp", help="where the store and recipes go (e.g. /dev/shm for tmpfs)")
+    parser.add_argument("--keep", action="store_true", help="leave the stores (for comparing binaries without deletions in between)")
     args = parser.parse_args()
     if args.write:
         print(write(args.write, args.shape, args.packages))
         return
     hit = os.path.abspath(args.hit)
-    print(f"| shape | packages | cold build (s) | per package (ms) | no-op median (ms) | no-op peak RSS (MiB) |")
-    print("|---|---|---|---|---|---|")
-    for shape in ["fan-in", "chain"]:
-        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-            profile = write(tmp, shape, args.packages)
-            env = dict(os.environ, HIT_HOME=os.path.join(tmp, "home"))
+    print(f"| shape | packages | cold build, median (s) | per package (ms) | cold min-max (ms/pkg) | no-op median (ms) | no-op peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|")
+    # Every store stays until the end: deleting one would slow down the next measurement on
+    # ext4 without a journal, which skips inodes freed in the last minutes when allocating
+    # (see docs/performance.md).
+    scratch = None if args.keep else tempfile.TemporaryDirectory(dir=args.tmp)
+    tmp = scratch.name if scratch else tempfile.mkdtemp(dir=args.tmp)
+    try:
+        measure(args, hit, tmp)
+    finally:
+        if scratch:
+            scratch.cleanup()
+        else:
+            print(f"stores left in {tmp}")
+
+def measure(args, hit, tmp):
+    for shape in args.shapes.split(","):
+        # Short paths: the fan-in's last package gets -I/-L/-rpath flags for all others.
+        profile = write(os.path.join(tmp, shape[0]), shape, args.packages)
+        colds = []
+        for run_index in range(args.runs):
+            env = dict(os.environ, HIT_HOME=os.path.join(tmp, shape[0], f"h{run_index}"))
             subprocess.run([hit, "init-home"], env=env, check=True, capture_output=True)
-            cold, _ = run([hit, "build", profile, "-j", str(args.jobs), "-q"], env, tmp)
-            noops = [run([hit, "build", profile, "-q"], env, tmp) for _ in range(args.runs)]
-            wall = statistics.median(w for w, _ in noops) * 1000
-            rss = max(r for _, r in noops)
-            print(f"| {shape} | {args.packages} | {cold:.2f} | {cold * 1000 / args.packages:.2f} | {wall:.1f} | {rss:.1f} |")
+            cold, _ = run([hit, "build", profile, "-j", str(args.jobs), "-q"], env, os.path.dirname(profile))
+            colds.append(cold)
+        noops = [run([hit, "build", profile, "-q"], env, os.path.dirname(profile)) for _ in range(args.runs)]
+        cold = statistics.median(colds)
+        wall = statistics.median(w for w, _ in noops) * 1000
+        rss = max(r for _, r in noops)
+        per = lambda seconds: seconds * 1000 / args.packages
+        print(f"| {shape} | {args.packages} | {cold:.2f} | {per(cold):.2f} | {per(min(colds)):.2f}-{per(max(colds)):.2f} | {wall:.1f} | {rss:.1f} |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -117,6 +117,10 @@ impl Progress {
 }
 
 impl Reporter for Progress {
+    fn wants_log(&self) -> bool {
+        matches!(self.output, Output::Human { verbose: true, .. })
+    }
+
     fn event(&self, event: BuildEvent<'_>) {
         if self.output == Output::Json {
             let value = match event {

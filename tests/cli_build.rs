@@ -482,8 +482,9 @@ fn kill_9_during_a_build_leaves_no_artifact_and_the_next_build_works() {
 
 #[test]
 fn verbose_streams_the_build_log() {
+    let script = "echo streaming-output; echo to-stderr >&2; x=\\$(echo captured); echo \\$x";
     let env = Env::new();
-    let spec = env.spec("loud.json", &shell_spec("loud", "echo streaming-output"));
+    let spec = env.spec("loud.json", &shell_spec("loud", script));
     env.hit()
         .args(["build", "-v"])
         .arg(&spec)
@@ -493,7 +494,13 @@ fn verbose_streams_the_build_log() {
             predicate::str::contains("streaming-output").and(predicate::str::contains("+ sh -c")),
         );
     let quiet = Env::new();
-    let spec = quiet.spec("loud.json", &shell_spec("loud", "echo streaming-output"));
+    let spec = quiet.spec("loud.json", &shell_spec("loud", script));
+    let path = quiet.build_ok(&spec);
+    // Without -v the commands write straight into the log instead of through hit.
+    let log = std::fs::read_to_string(path.join(".hit/build.log")).unwrap();
+    for line in ["+ sh -c", "streaming-output", "to-stderr", "captured"] {
+        assert!(log.contains(line), "{line:?} missing from the log:\n{log}");
+    }
     quiet
         .hit()
         .arg("build")
@@ -557,5 +564,30 @@ fn commands_left_running_by_a_killed_hit_are_killed_before_the_next_build() {
     assert!(
         !path.join("junk").exists(),
         "the orphaned shell wrote into the new artifact"
+    );
+}
+
+#[test]
+fn fsync_artifacts_builds_the_same_and_rejects_a_non_boolean() {
+    let env = Env::new();
+    env.hit().arg("init-home").assert().success();
+    let config = env.home().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("# fsync_artifacts: false"), "{text}");
+    std::fs::write(&config, format!("{text}fsync_artifacts: true\n")).unwrap();
+    let spec = env.spec(
+        "synced.json",
+        &shell_spec("synced", "echo on-disk > $ARTIFACT/file"),
+    );
+    let path = env.build_ok(&spec);
+    assert_eq!(
+        std::fs::read_to_string(path.join("file")).unwrap(),
+        "on-disk\n"
+    );
+    env.hit().arg("verify").assert().success();
+
+    std::fs::write(&config, format!("{text}fsync_artifacts: yes\n")).unwrap();
+    env.hit().arg("build").arg(&spec).assert().failure().stderr(
+        predicate::str::contains("config.yaml").and(predicate::str::contains("fsync_artifacts")),
     );
 }

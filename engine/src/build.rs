@@ -72,6 +72,12 @@ pub enum BuildEvent<'a> {
 /// Receives [`BuildEvent`]s; the `hit` binary prints them.
 pub trait Reporter: Sync {
     fn event(&self, event: BuildEvent<'_>);
+
+    /// Whether [`BuildEvent::Log`] is wanted. When it is not, commands write straight into
+    /// their build log instead of through hit.
+    fn wants_log(&self) -> bool {
+        true
+    }
 }
 
 /// A reporter that ignores everything.
@@ -80,6 +86,10 @@ pub struct Silent;
 
 impl Reporter for Silent {
     fn event(&self, _: BuildEvent<'_>) {}
+
+    fn wants_log(&self) -> bool {
+        false
+    }
 }
 
 /// How a build ended.
@@ -139,6 +149,10 @@ struct Forward<'a> {
 impl LogSink for Forward<'_> {
     fn write(&self, bytes: &[u8]) {
         self.reporter.event(BuildEvent::Log { id: self.id, bytes });
+    }
+
+    fn is_listening(&self) -> bool {
+        self.reporter.wants_log()
     }
 }
 

@@ -46,6 +46,10 @@ pub struct Config {
     /// The most bytes one source archive may unpack to (default 64 GiB).
     #[serde(default)]
     pub unpack_max_bytes: Option<u64>,
+    /// Sync each artifact to disk as it is committed, not only before a profile link moves
+    /// to it (see the store's "Durability").
+    #[serde(default)]
+    pub fsync_artifacts: bool,
 }
 
 fn default_store_dir() -> PathBuf {
@@ -75,6 +79,7 @@ impl Default for Config {
             env_whitelist: default_env_whitelist(),
             unpack_max_members: None,
             unpack_max_bytes: None,
+            fsync_artifacts: false,
         }
     }
 }
@@ -104,6 +109,11 @@ env_whitelist:
 # Refuse source archives with more members, or more bytes of contents (archive bombs).
 # unpack_max_members: 1000000
 # unpack_max_bytes: 68719476736
+
+# Write each artifact to disk when it is committed (slower). Without it, hit writes out
+# everything built before moving a profile link to it, so a power loss can cost only
+# artifacts that no link names yet.
+# fsync_artifacts: false
 ";
 
 /// A home that cannot be created or read.

@@ -8,6 +8,12 @@ use std::path::{Path, PathBuf};
 /// Receives the log as it is written (the CLI's `-v` streams it to the terminal).
 pub trait LogSink: Sync {
     fn write(&self, bytes: &[u8]);
+
+    /// Whether [`LogSink::write`] does anything. When it does not, commands write straight
+    /// into the log file: no pipe, no thread copying their output.
+    fn is_listening(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that drops everything.
@@ -16,6 +22,10 @@ pub struct NoSink;
 
 impl LogSink for NoSink {
     fn write(&self, _: &[u8]) {}
+
+    fn is_listening(&self) -> bool {
+        false
+    }
 }
 
 /// An open build log.
@@ -54,6 +64,12 @@ impl<'a> BuildLog<'a> {
         self.file.write_all(bytes)?;
         self.sink.write(bytes);
         Ok(())
+    }
+
+    /// The log file itself for a command's output, when nobody listens to the log as it is
+    /// written (it is opened for appending, so the command's writes and hit's interleave).
+    pub(crate) fn unobserved_file(&self) -> Option<io::Result<File>> {
+        (!self.sink.is_listening()).then(|| self.file.try_clone())
     }
 
     /// Copies a child's output into the log until the pipe closes.

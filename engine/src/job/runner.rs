@@ -221,7 +221,6 @@ impl<'l, 'a> JobRunner<'l, 'a> {
                 path: search_path.clone(),
             })?;
 
-        let (log_reader, log_writer) = io::pipe().map_err(io("creating a pipe"))?;
         let mut command = std::process::Command::new(&program);
         command
             .args(&argv[1..])
@@ -229,37 +228,51 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             .envs(&vars)
             .current_dir(&env.cwd)
             .stdin(Stdio::null());
-        command.stderr(log_writer.try_clone().map_err(io("creating a pipe"))?);
-        if run.to_var.is_some() {
-            command.stdout(Stdio::piped());
-        } else {
-            command.stdout(log_writer.try_clone().map_err(io("creating a pipe"))?);
-        }
         if let Some(jobserver) = self.jobserver {
             command.env("MAKEFLAGS", jobserver.makeflags());
         }
+        let log_pipe = match self.log.unobserved_file() {
+            Some(file) => {
+                let file = file.map_err(io("opening the log"))?;
+                let stdout = match run.to_var {
+                    Some(_) => Stdio::piped(),
+                    None => file.try_clone().map_err(io("opening the log"))?.into(),
+                };
+                command.stdout(stdout).stderr(file);
+                None
+            }
+            None => {
+                let (reader, writer) = io::pipe().map_err(io("creating a pipe"))?;
+                let stdout = match run.to_var {
+                    Some(_) => Stdio::piped(),
+                    None => writer.try_clone().map_err(io("creating a pipe"))?.into(),
+                };
+                command.stdout(stdout).stderr(writer);
+                Some(reader)
+            }
+        };
         let mut child = command
             .spawn()
             .map_err(io(&format!("cannot start {}", program.display())))?;
-        // Close our copies of the pipe's write end (the builder holds some), or the log
-        // copier would never see the end of the output.
+        // Close our copies of the pipe's write end, or the log copier would never see the
+        // end of the output.
         drop(command);
-        drop(log_writer);
         let mut captured = Vec::new();
         let mut stdout = child.stdout.take();
         let log = &mut *self.log;
         let (copied, read) = std::thread::scope(|scope| {
-            let copier = scope.spawn(move || log.copy_from(log_reader));
+            let copier = log_pipe.map(|reader| scope.spawn(move || log.copy_from(reader)));
             let read = match stdout.as_mut() {
                 Some(out) => out.read_to_end(&mut captured).map(drop),
                 None => Ok(()),
             };
-            (
-                copier
+            let copied = match copier {
+                Some(copier) => copier
                     .join()
                     .unwrap_or_else(|_| Err(io::Error::other("log copier panicked"))),
-                read,
-            )
+                None => Ok(()),
+            };
+            (copied, read)
         });
         let status = child.wait().map_err(io("waiting for the command"))?;
         copied.map_err(io("writing the log"))?;

@@ -306,6 +306,9 @@ impl ProfileLinks {
                 new: false,
             });
         }
+        // The artifacts the new profile names reach the disk before any link to them (see
+        // "Durability" in the store's module doc).
+        crate::store::sync_filesystem(target).map_err(io_error("cannot sync", target))?;
         let number = record.generations.last().map_or(1, |g| g.number + 1);
         let entry = dir.join(number.to_string());
         std::os::unix::fs::symlink(target, &entry).map_err(io_error("cannot create", &entry))?;

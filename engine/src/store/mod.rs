@@ -35,6 +35,19 @@
 //! 5. **Commit** (under `commit.lock`): write `.hit/`, make everything read-only, then
 //!    replace the symlink by the stage directory (unlink, rename).
 //!
+//! ## Durability
+//!
+//! `kill -9` at any moment leaves the store consistent (above); a power loss or kernel
+//! crash is another matter, because the kernel writes files back when it likes. hit does
+//! not sync each artifact: one `syncfs` before a profile link moves to a new profile
+//! (see [`crate::profile::ProfileLinks::switch`]) writes out everything built so far, so
+//! a link that survives a crash names artifacts that did. An artifact committed in the
+//! last seconds before a crash that no link names yet may come back with empty files.
+//! `fsync_artifacts: true` in config.yaml closes that window: each commit syncs the
+//! stage's filesystem before the rename and the rename after it, as Nix's
+//! `fsync-store-paths` does, for about a millisecond per artifact on a journaled ext4
+//! (a chain of 1,000 trivial builds: 2.2 ms per package without, 3.5 ms with).
+//!
 //! A process killed at any point leaves at most a claim symlink and a build directory,
 //! which the next build of the same id reuses and clears, after killing the commands the
 //! dead process may have left running in it (see `orphans`). A failed build drops its claim
@@ -49,6 +62,7 @@ mod lock;
 mod orphans;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
+pub(crate) use fs::sync_filesystem;
 pub use lock::FileLock;
 
 use crate::home::Home;
@@ -97,6 +111,7 @@ pub struct Store {
     dir: PathBuf,
     build_dir: PathBuf,
     locks_dir: PathBuf,
+    fsync_artifacts: bool,
 }
 
 /// The directories of one build in progress, with the claimed artifact path.
@@ -122,11 +137,19 @@ impl Store {
             dir,
             build_dir,
             locks_dir,
+            fsync_artifacts: false,
         }
     }
 
     pub fn for_home(home: &Home) -> Self {
         Self::new(home.store_dir(), home.build_dir(), home.locks_dir())
+            .with_fsync_artifacts(home.config().fsync_artifacts)
+    }
+
+    /// Makes every commit durable on its own (see "Durability" in the module doc).
+    pub fn with_fsync_artifacts(mut self, fsync_artifacts: bool) -> Self {
+        self.fsync_artifacts = fsync_artifacts;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -432,6 +455,10 @@ impl Store {
         // to a new parent needs write access to it (its `..` changes).
         fs::make_read_only(&staging.stage_dir, false)
             .map_err(io_error("cannot make read-only", &staging.stage_dir))?;
+        if self.fsync_artifacts {
+            fs::sync_filesystem(&staging.stage_dir)
+                .map_err(io_error("cannot sync", &staging.stage_dir))?;
+        }
         {
             let _commit = self.commit_lock()?;
             let path = &staging.artifact_dir;
@@ -446,10 +473,13 @@ impl Store {
                 id: staging.id.clone(),
                 source,
             })?;
-            if let Some(parent) = path.parent() {
-                // Make the rename durable before anyone relies on it.
-                let _ = std::fs::File::open(parent).and_then(|dir| dir.sync_all());
-            }
+        }
+        if self.fsync_artifacts
+            && let Some(parent) = staging.artifact_dir.parent()
+        {
+            std::fs::File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io_error("cannot sync", parent))?;
         }
         fs::make_read_only(&staging.artifact_dir, true)
             .map_err(io_error("cannot make read-only", &staging.artifact_dir))?;
