@@ -92,6 +92,7 @@ def measure(args, hit, tmp):
         for run_index in range(args.runs):
             env = dict(os.environ, HIT_HOME=os.path.join(tmp, shape[0], f"h{run_index}"))
             subprocess.run([hit, "init-home"], env=env, check=True, capture_output=True)
+            os.sync()  # the previous run's writes are not this one's to wait for
             cold, _ = run([hit, "build", profile, "-j", str(args.jobs), "-q"], env, os.path.dirname(profile))
             colds.append(cold)
         noops = [run([hit, "build", profile, "-q"], env, os.path.dirname(profile)) for _ in range(args.runs)]

@@ -238,3 +238,22 @@ fn a_build_that_writes_into_another_artifact_fails_and_that_artifact_stays_intac
         assert_eq!(data, "good\n");
     }
 }
+
+#[test]
+fn a_variable_too_long_for_exec_is_named_instead_of_argument_list_too_long() {
+    let env = Env::new();
+    let huge = "-L/x".repeat(35_000);
+    let recipe = format!(
+        "recipe(#{{ name: \"wide\", env: #{{ LDFLAGS: \"{huge}\" }}, stages: [stage(\"install\", \"true\")] }})"
+    );
+    let profile = env.stack(&[("wide", &recipe)], &["wide"]);
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("the variable LDFLAGS is 140009 bytes long")
+            && stderr.contains("at most 131072 bytes")
+            && stderr.contains("every run-time dependency"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Argument list too long"), "{stderr}");
+    env.assert_consistent();
+}

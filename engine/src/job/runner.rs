@@ -31,6 +31,15 @@ pub enum JobError {
         command: String,
         status: String,
     },
+    #[error(
+        "{step}: {what} is {bytes} bytes long, and Linux passes at most {MAX_ARG_BYTES} bytes per variable or argument to a program{hint}"
+    )]
+    TooLong {
+        step: String,
+        what: String,
+        bytes: usize,
+        hint: &'static str,
+    },
     #[error("{step}: cannot change directory to {dir}: {reason}")]
     Chdir {
         step: String,
@@ -221,6 +230,7 @@ impl<'l, 'a> JobRunner<'l, 'a> {
                 path: search_path.clone(),
             })?;
 
+        check_lengths(step, &argv, &vars)?;
         let mut command = std::process::Command::new(&program);
         command
             .args(&argv[1..])
@@ -291,6 +301,42 @@ impl<'l, 'a> JobRunner<'l, 'a> {
         }
         Ok(())
     }
+}
+
+/// `MAX_ARG_STRLEN` of Linux: the longest one argument or `NAME=value` may be (with its
+/// terminating zero byte), whatever the total limit.
+const MAX_ARG_BYTES: usize = 32 * 4096;
+
+/// Says which variable or argument is too long for `exec`, where the kernel would only say
+/// "Argument list too long".
+fn check_lengths(
+    step: &str,
+    argv: &[String],
+    vars: &BTreeMap<String, String>,
+) -> Result<(), JobError> {
+    let too_long = |what: String, bytes: usize, hint| JobError::TooLong {
+        step: step.to_owned(),
+        what,
+        bytes,
+        hint,
+    };
+    for (name, value) in vars {
+        let bytes = name.len() + 1 + value.len() + 1;
+        if bytes > MAX_ARG_BYTES {
+            let hint = if ["CPPFLAGS", "LDFLAGS", "PKG_CONFIG_PATH"].contains(&name.as_str()) {
+                " (it gets flags for every run-time dependency: a shorter store path, or fewer direct dependencies, makes it shorter)"
+            } else {
+                ""
+            };
+            return Err(too_long(format!("the variable {name}"), bytes, hint));
+        }
+    }
+    for (index, arg) in argv.iter().enumerate() {
+        if arg.len() + 1 > MAX_ARG_BYTES {
+            return Err(too_long(format!("argument {index}"), arg.len() + 1, ""));
+        }
+    }
+    Ok(())
 }
 
 fn describe(status: ExitStatus) -> String {

@@ -45,8 +45,8 @@
 //! last seconds before a crash that no link names yet may come back with empty files.
 //! `fsync_artifacts: true` in config.yaml closes that window: each commit syncs the
 //! stage's filesystem before the rename and the rename after it, as Nix's
-//! `fsync-store-paths` does, for about a millisecond per artifact on a journaled ext4
-//! (a chain of 1,000 trivial builds: 2.2 ms per package without, 3.5 ms with).
+//! `fsync-store-paths` does, for about two milliseconds per artifact on a journaled ext4
+//! (a chain of 1,000 trivial builds: 2.3 ms per package without, 4.5 ms with).
 //!
 //! A process killed at any point leaves at most a claim symlink and a build directory,
 //! which the next build of the same id reuses and clears, after killing the commands the
@@ -495,8 +495,8 @@ impl Store {
 
     /// Moves an emptied work directory from the pool to `work_dir`, if there is one. A
     /// trivial build then creates only its stage: creating and deleting three directories
-    /// per build was half its time on ext4 (whose inode allocator skips recently deleted
-    /// inodes).
+    /// per build was half its time on an ext4 without a journal (whose inode allocator
+    /// scans past every inode freed in the last minute).
     fn reuse_work_dir(&self, work_dir: &Path) {
         let Ok(mut entries) = std::fs::read_dir(self.pool_dir()) else {
             return;
