@@ -568,26 +568,31 @@ fn commands_left_running_by_a_killed_hit_are_killed_before_the_next_build() {
 }
 
 #[test]
-fn fsync_artifacts_builds_the_same_and_rejects_a_non_boolean() {
+fn every_sync_policy_builds_and_an_unknown_one_is_named() {
     let env = Env::new();
     env.hit().arg("init-home").assert().success();
     let config = env.home().join("config.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("# fsync_artifacts: false"), "{text}");
-    std::fs::write(&config, format!("{text}fsync_artifacts: true\n")).unwrap();
-    let spec = env.spec(
-        "synced.json",
-        &shell_spec("synced", "echo on-disk > $ARTIFACT/file"),
-    );
-    let path = env.build_ok(&spec);
-    assert_eq!(
-        std::fs::read_to_string(path.join("file")).unwrap(),
-        "on-disk\n"
-    );
+    assert!(text.contains("# sync: link"), "{text}");
+    for policy in ["none", "link", "artifact"] {
+        std::fs::write(&config, format!("{text}sync: {policy}\n")).unwrap();
+        let script = format!("echo {policy} > $ARTIFACT/file");
+        let spec = env.spec("synced.json", &shell_spec("synced", &script));
+        let path = env.build_ok(&spec);
+        let written = std::fs::read_to_string(path.join("file")).unwrap();
+        assert_eq!(written, format!("{policy}\n"));
+    }
     env.hit().arg("verify").assert().success();
 
-    std::fs::write(&config, format!("{text}fsync_artifacts: yes\n")).unwrap();
-    env.hit().arg("build").arg(&spec).assert().failure().stderr(
-        predicate::str::contains("config.yaml").and(predicate::str::contains("fsync_artifacts")),
-    );
+    std::fs::write(&config, format!("{text}sync: always\n")).unwrap();
+    env.hit()
+        .arg("build")
+        .arg(env.path("synced.json"))
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("config.yaml")
+                .and(predicate::str::contains("sync"))
+                .and(predicate::str::contains("always")),
+        );
 }

@@ -46,10 +46,22 @@ pub struct Config {
     /// The most bytes one source archive may unpack to (default 64 GiB).
     #[serde(default)]
     pub unpack_max_bytes: Option<u64>,
-    /// Sync each artifact to disk as it is committed, not only before a profile link moves
-    /// to it (see the store's "Durability").
+    /// When builds are written out to disk (see the store's "Durability").
     #[serde(default)]
-    pub fsync_artifacts: bool,
+    pub sync: SyncPolicy,
+}
+
+/// When hit makes what it built durable against a power loss (`sync` in config.yaml).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncPolicy {
+    /// Never: a scratch store (CI, tmpfs) that a crash may as well lose.
+    None,
+    /// The store's file system, once, before a profile link moves to a new profile.
+    #[default]
+    Link,
+    /// Also each artifact as it is committed.
+    Artifact,
 }
 
 fn default_store_dir() -> PathBuf {
@@ -79,7 +91,7 @@ impl Default for Config {
             env_whitelist: default_env_whitelist(),
             unpack_max_members: None,
             unpack_max_bytes: None,
-            fsync_artifacts: false,
+            sync: SyncPolicy::Link,
         }
     }
 }
@@ -110,10 +122,10 @@ env_whitelist:
 # unpack_max_members: 1000000
 # unpack_max_bytes: 68719476736
 
-# Write each artifact to disk when it is committed (slower). Without it, hit writes out
-# everything built before moving a profile link to it, so a power loss can cost only
-# artifacts that no link names yet.
-# fsync_artifacts: false
+# When builds are written out to disk, against power loss: link (before a profile link
+# moves to a new profile, once), artifact (also each artifact as it is committed; slower),
+# or none (never; for scratch stores).
+# sync: link
 ";
 
 /// A home that cannot be created or read.

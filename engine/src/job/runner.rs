@@ -6,6 +6,7 @@ use crate::shell::quote;
 use crate::spec::{Command, RunCommand};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -241,26 +242,20 @@ impl<'l, 'a> JobRunner<'l, 'a> {
         if let Some(jobserver) = self.jobserver {
             command.env("MAKEFLAGS", jobserver.makeflags());
         }
-        let log_pipe = match self.log.unobserved_file() {
-            Some(file) => {
-                let file = file.map_err(io("opening the log"))?;
-                let stdout = match run.to_var {
-                    Some(_) => Stdio::piped(),
-                    None => file.try_clone().map_err(io("opening the log"))?.into(),
-                };
-                command.stdout(stdout).stderr(file);
-                None
-            }
+        // Nobody watches the log as it is written: the commands get the log file itself,
+        // with no pipe and no thread copying their output into it.
+        let (output, log_pipe): (OwnedFd, _) = match self.log.unobserved_file() {
+            Some(file) => (file.map_err(io("opening the log"))?.into(), None),
             None => {
                 let (reader, writer) = io::pipe().map_err(io("creating a pipe"))?;
-                let stdout = match run.to_var {
-                    Some(_) => Stdio::piped(),
-                    None => writer.try_clone().map_err(io("creating a pipe"))?.into(),
-                };
-                command.stdout(stdout).stderr(writer);
-                Some(reader)
+                (writer.into(), Some(reader))
             }
         };
+        let stdout = match run.to_var {
+            Some(_) => Stdio::piped(),
+            None => output.try_clone().map_err(io("opening the log"))?.into(),
+        };
+        command.stdout(stdout).stderr(output);
         let mut child = command
             .spawn()
             .map_err(io(&format!("cannot start {}", program.display())))?;

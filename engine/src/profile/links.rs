@@ -28,6 +28,7 @@
 //! as a record without generations and upgraded on the next switch.
 
 use super::ProfileError;
+use crate::home::SyncPolicy;
 use crate::spec::canonical::base32_lower;
 use crate::store::{FileLock, Store};
 use sha2::{Digest, Sha256};
@@ -194,6 +195,7 @@ fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 pub struct ProfileLinks {
     roots: PathBuf,
     locks: PathBuf,
+    sync: SyncPolicy,
 }
 
 /// What [`ProfileLinks::switch`] did.
@@ -210,11 +212,15 @@ impl ProfileLinks {
         Self {
             roots: gc_roots,
             locks,
+            sync: SyncPolicy::Link,
         }
     }
 
     pub fn for_home(home: &crate::home::Home) -> Self {
-        Self::new(home.gc_roots_dir(), home.locks_dir())
+        Self {
+            sync: home.config().sync,
+            ..Self::new(home.gc_roots_dir(), home.locks_dir())
+        }
     }
 
     /// The record directory for a link (absolute, lexically).
@@ -308,7 +314,9 @@ impl ProfileLinks {
         }
         // The artifacts the new profile names reach the disk before any link to them (see
         // "Durability" in the store's module doc).
-        crate::store::sync_filesystem(target).map_err(io_error("cannot sync", target))?;
+        if self.sync != SyncPolicy::None {
+            crate::store::sync_filesystem(target).map_err(io_error("cannot sync", target))?;
+        }
         let number = record.generations.last().map_or(1, |g| g.number + 1);
         let entry = dir.join(number.to_string());
         std::os::unix::fs::symlink(target, &entry).map_err(io_error("cannot create", &entry))?;

@@ -38,15 +38,16 @@
 //! ## Durability
 //!
 //! `kill -9` at any moment leaves the store consistent (above); a power loss or kernel
-//! crash is another matter, because the kernel writes files back when it likes. hit does
-//! not sync each artifact: one `syncfs` before a profile link moves to a new profile
-//! (see [`crate::profile::ProfileLinks::switch`]) writes out everything built so far, so
-//! a link that survives a crash names artifacts that did. An artifact committed in the
-//! last seconds before a crash that no link names yet may come back with empty files.
-//! `fsync_artifacts: true` in config.yaml closes that window: each commit syncs the
-//! stage's filesystem before the rename and the rename after it, as Nix's
+//! crash is another matter, because the kernel writes files back when it likes. By default
+//! (`sync: link` in config.yaml) hit does not sync each artifact: one `syncfs` before a
+//! profile link moves to a new profile (see [`crate::profile::ProfileLinks::switch`])
+//! writes out everything built so far, so a link that survives a crash names artifacts
+//! that did. An artifact committed in the last seconds before a crash that no link names
+//! yet may come back with empty files. `sync: artifact` closes that window: each commit
+//! syncs the stage's file system before the rename and the rename after it, as Nix's
 //! `fsync-store-paths` does, for about two milliseconds per artifact on a journaled ext4
-//! (a chain of 1,000 trivial builds: 2.3 ms per package without, 4.5 ms with).
+//! (a chain of 1,000 trivial builds: 2.3 ms per package without, 4.5 ms with). `sync:
+//! none` never syncs.
 //!
 //! A process killed at any point leaves at most a claim symlink and a build directory,
 //! which the next build of the same id reuses and clears, after killing the commands the
@@ -65,7 +66,7 @@ pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
 pub(crate) use fs::sync_filesystem;
 pub use lock::FileLock;
 
-use crate::home::Home;
+use crate::home::{Home, SyncPolicy};
 use crate::spec::ArtifactId;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -111,7 +112,7 @@ pub struct Store {
     dir: PathBuf,
     build_dir: PathBuf,
     locks_dir: PathBuf,
-    fsync_artifacts: bool,
+    sync: SyncPolicy,
 }
 
 /// The directories of one build in progress, with the claimed artifact path.
@@ -137,18 +138,18 @@ impl Store {
             dir,
             build_dir,
             locks_dir,
-            fsync_artifacts: false,
+            sync: SyncPolicy::Link,
         }
     }
 
     pub fn for_home(home: &Home) -> Self {
         Self::new(home.store_dir(), home.build_dir(), home.locks_dir())
-            .with_fsync_artifacts(home.config().fsync_artifacts)
+            .with_sync(home.config().sync)
     }
 
-    /// Makes every commit durable on its own (see "Durability" in the module doc).
-    pub fn with_fsync_artifacts(mut self, fsync_artifacts: bool) -> Self {
-        self.fsync_artifacts = fsync_artifacts;
+    /// When commits are written out to disk (see "Durability" in the module doc).
+    pub fn with_sync(mut self, sync: SyncPolicy) -> Self {
+        self.sync = sync;
         self
     }
 
@@ -455,7 +456,7 @@ impl Store {
         // to a new parent needs write access to it (its `..` changes).
         fs::make_read_only(&staging.stage_dir, false)
             .map_err(io_error("cannot make read-only", &staging.stage_dir))?;
-        if self.fsync_artifacts {
+        if self.sync == SyncPolicy::Artifact {
             fs::sync_filesystem(&staging.stage_dir)
                 .map_err(io_error("cannot sync", &staging.stage_dir))?;
         }
@@ -474,7 +475,7 @@ impl Store {
                 source,
             })?;
         }
-        if self.fsync_artifacts
+        if self.sync == SyncPolicy::Artifact
             && let Some(parent) = staging.artifact_dir.parent()
         {
             std::fs::File::open(parent)
