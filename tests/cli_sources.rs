@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     Env, HttpServer, RawMember, dead_url, gzip, hashed_mirror, mirror_dir, mirror_manifest,
-    raw_tar, stderr_of, stdout_of,
+    raw_tar, stalling_url, stderr_of, stdout_of,
 };
 use predicates::prelude::*;
 use serde_json::json;
@@ -121,6 +121,45 @@ fn a_miss_on_a_mirror_falls_back_to_the_url() {
         .success();
     assert!(empty.requested(&format!("/sha256/{}", mirror_manifest()[LUA])));
     assert!(upstream.requested(&format!("/{LUA}")));
+}
+
+#[test]
+fn a_mirror_that_stalls_mid_download_gives_way_to_the_url_after_the_idle_timeout() {
+    let stalling = stalling_url();
+    let stalled_on = |env: &Env| {
+        env.with_mirrors(&[&stalling]);
+        let config = env.home().join("config.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains("# download_idle_timeout: 60"), "{text}");
+        std::fs::write(&config, format!("{text}download_idle_timeout: 1\n")).unwrap();
+    };
+    let env = Env::new();
+    stalled_on(&env);
+    let upstream = HttpServer::serve(&mirror_dir());
+    let url = format!("{}/{LUA}", upstream.url);
+    let started = std::time::Instant::now();
+    env.hit()
+        .args(["fetch", &url, &lua_key()])
+        .assert()
+        .success();
+    // Two mirror attempts (by hash, by name) of about a second each, not minutes.
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    assert!(upstream.requested(&format!("/{LUA}")));
+
+    // When nothing else works, the error says what happened and which setting it was.
+    let env = Env::new();
+    stalled_on(&env);
+    let output = env
+        .hit()
+        .args(["fetch", &format!("{stalling}/{LUA}"), &lua_key()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("no data for 1 s (download_idle_timeout in config.yaml)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -46,6 +46,10 @@ pub struct Config {
     /// The most bytes one source archive may unpack to (default 64 GiB).
     #[serde(default)]
     pub unpack_max_bytes: Option<u64>,
+    /// Seconds a download may go without receiving data before it fails and the next
+    /// mirror or URL is tried (default 60).
+    #[serde(default)]
+    pub download_idle_timeout: Option<u64>,
     /// When builds are written out to disk (see the store's "Durability").
     #[serde(default)]
     pub sync: SyncPolicy,
@@ -91,6 +95,7 @@ impl Default for Config {
             env_whitelist: default_env_whitelist(),
             unpack_max_members: None,
             unpack_max_bytes: None,
+            download_idle_timeout: None,
             sync: SyncPolicy::Link,
         }
     }
@@ -121,6 +126,9 @@ env_whitelist:
 # Refuse source archives with more members, or more bytes of contents (archive bombs).
 # unpack_max_members: 1000000
 # unpack_max_bytes: 68719476736
+
+# Seconds a download may go without data before hit tries the next mirror or URL.
+# download_idle_timeout: 60
 
 # When builds are written out to disk, against power loss: link (before a profile link
 # moves to a new profile, once), artifact (also each artifact as it is committed; slower),
@@ -207,6 +215,14 @@ impl Home {
                     message: format!("env_whitelist: {variable:?} is not a variable name"),
                 });
             }
+        }
+        if config.download_idle_timeout == Some(0) {
+            return Err(HomeError::Config {
+                path,
+                message:
+                    "download_idle_timeout: 0 would fail every download; give seconds (1 or more)"
+                        .into(),
+            });
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -303,5 +319,21 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), "env_whitelist: [\"A B\"]\n").unwrap();
         let error = Home::open(dir.path()).unwrap_err().to_string();
         assert!(error.contains("not a variable name"), "{error}");
+        std::fs::write(dir.path().join(CONFIG_FILE), "download_idle_timeout: 0\n").unwrap();
+        let error = Home::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("config.yaml") && error.contains("download_idle_timeout: 0"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sync_and_download_settings_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "sync: artifact\ndownload_idle_timeout: 5\n";
+        std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        let config = Home::open(dir.path()).unwrap().config().clone();
+        assert_eq!(config.sync, SyncPolicy::Artifact);
+        assert_eq!(config.download_idle_timeout, Some(5));
     }
 }

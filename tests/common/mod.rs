@@ -209,6 +209,28 @@ pub fn fixture_recipes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes")
 }
 
+/// A server that answers every request with the head of a long body, a few bytes of it,
+/// and then nothing for a minute.
+pub fn stalling_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst bytes";
+                let _ = stream.write_all(head.as_bytes());
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            });
+        }
+    });
+    url
+}
+
 /// A URL on which nothing listens.
 pub fn dead_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

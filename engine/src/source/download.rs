@@ -60,12 +60,29 @@ pub(crate) struct Download {
 }
 
 /// Downloads, sharing one HTTP client (created on first use).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Downloader {
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    idle_timeout: Duration,
+}
+
+/// How long a download may wait for its next bytes by default.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for Downloader {
+    fn default() -> Self {
+        Self::new(DEFAULT_IDLE_TIMEOUT)
+    }
 }
 
 impl Downloader {
+    pub(crate) fn new(idle_timeout: Duration) -> Self {
+        Self {
+            client: OnceLock::new(),
+            idle_timeout,
+        }
+    }
+
     fn client(&self) -> Result<&reqwest::blocking::Client, String> {
         self.client
             .get_or_init(|| {
@@ -74,7 +91,10 @@ impl Downloader {
                 reqwest::blocking::Client::builder()
                     .user_agent(concat!("hit/", env!("CARGO_PKG_VERSION")))
                     .connect_timeout(Duration::from_secs(30))
-                    .timeout(None)
+                    // The blocking client applies this to the wait for the response head
+                    // and then to each read of the body, not to the whole download: a
+                    // server that stalls fails the download, a slow one does not.
+                    .timeout(self.idle_timeout)
                     .build()
                     .map_err(|error| format!("cannot set up the HTTP client: {error}"))
             })
@@ -85,25 +105,30 @@ impl Downloader {
     /// Copies the bytes at `location` into a temp file in `dir`, hashing them on the way.
     /// The error is a one-line reason.
     pub(crate) fn download(&self, location: &Location, dir: &Path) -> Result<Download, String> {
-        let mut reader: Box<dyn Read> = match location {
-            Location::Http(url) => {
-                let response = self
-                    .client()?
-                    .get(url)
-                    .send()
-                    .map_err(|error| describe_http_error(&error))?;
-                let status = response.status();
-                if !status.is_success() {
-                    return Err(format!("HTTP {status}"));
+        let mut reader: Box<dyn Read> =
+            match location {
+                Location::Http(url) => {
+                    let response = self.client()?.get(url).send().map_err(|error| {
+                        match error.is_timeout() {
+                            true => format!(
+                                "no response for {} s (download_idle_timeout in config.yaml)",
+                                self.idle_timeout.as_secs_f64()
+                            ),
+                            false => describe_http_error(&error),
+                        }
+                    })?;
+                    let status = response.status();
+                    if !status.is_success() {
+                        return Err(format!("HTTP {status}"));
+                    }
+                    Box::new(response)
                 }
-                Box::new(response)
-            }
-            Location::File(path) => match std::fs::File::open(path) {
-                Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
-                Ok(_) => return Err("not a file".into()),
-                Err(error) => return Err(error.to_string()),
-            },
-        };
+                Location::File(path) => match std::fs::File::open(path) {
+                    Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
+                    Ok(_) => return Err("not a file".into()),
+                    Err(error) => return Err(error.to_string()),
+                },
+            };
         let mut file = tempfile::Builder::new()
             .prefix("download-")
             .tempfile_in(dir)
@@ -115,6 +140,12 @@ impl Downloader {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_timeout(&error) => {
+                    return Err(format!(
+                        "no data for {} s (download_idle_timeout in config.yaml)",
+                        self.idle_timeout.as_secs_f64()
+                    ));
+                }
                 Err(error) => return Err(format!("reading failed: {error}")),
             };
             hasher.update(&buffer[..n]);
@@ -129,6 +160,26 @@ impl Downloader {
             sha256: hasher.finalize().into(),
         })
     }
+}
+
+/// Whether a read failed because reqwest's timeout ran out (it wraps its own error).
+fn is_timeout(error: &io::Error) -> bool {
+    if error.kind() == io::ErrorKind::TimedOut {
+        return true;
+    }
+    let mut source = error
+        .get_ref()
+        .map(|inner| inner as &(dyn std::error::Error + 'static));
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn describe_http_error(error: &reqwest::Error) -> String {

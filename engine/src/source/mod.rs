@@ -108,10 +108,14 @@ impl SourceCache {
     pub fn for_home(home: &Home) -> Self {
         let config = home.config();
         let defaults = Limits::default();
-        Self::new(home.source_dir(), config.mirrors.clone()).with_limits(Limits {
+        let mut cache = Self::new(home.source_dir(), config.mirrors.clone()).with_limits(Limits {
             members: config.unpack_max_members.unwrap_or(defaults.members),
             bytes: config.unpack_max_bytes.unwrap_or(defaults.bytes),
-        })
+        });
+        if let Some(seconds) = config.download_idle_timeout {
+            cache.downloader = Downloader::new(std::time::Duration::from_secs(seconds));
+        }
+        cache
     }
 
     /// How much one archive may unpack to.
