@@ -86,7 +86,6 @@ def main():
 
 def measure(args, hit, tmp):
     for shape in args.shapes.split(","):
-        # Short paths: the fan-in's last package gets -I/-L/-rpath flags for all others.
         profile = write(os.path.join(tmp, shape[0]), shape, args.packages)
         colds = []
         for run_index in range(args.runs):

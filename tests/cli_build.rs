@@ -596,3 +596,20 @@ fn every_sync_policy_builds_and_an_unknown_one_is_named() {
                 .and(predicate::str::contains("always")),
         );
 }
+
+#[test]
+fn a_setter_with_if_exists_applies_only_when_its_path_exists() {
+    let env = Env::new();
+    let spec = serde_json::json!({"name": "cond", "build": {"commands": [
+        {"set": "THERE", "value": "yes", "if_exists": "$BUILD"},
+        {"set": "MISSING", "value": "yes", "if_exists": "${BUILD}/nothing"},
+        {"append_flag": "FLAGS", "value": "-a", "if_exists": "."},
+        {"append_flag": "FLAGS", "value": "-b", "if_exists": "./nothing"},
+        {"cmd": ["sh", "-c", "echo \\${THERE:-unset} \\${MISSING:-unset} $FLAGS > $ARTIFACT/out"]},
+    ]}});
+    let path = env.build_ok(&env.spec("cond.json", &spec));
+    assert_eq!(
+        std::fs::read_to_string(path.join("out")).unwrap(),
+        "yes unset -a\n"
+    );
+}

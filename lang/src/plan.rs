@@ -506,13 +506,16 @@ enum EnvOp {
         value: String,
         hashed: bool,
     },
+    /// Added only if `dir` exists (an import's `include/`, say).
     AppendFlag {
         variable: String,
         value: String,
+        dir: String,
     },
     PrependPath {
         variable: String,
         value: String,
+        dir: String,
     },
 }
 
@@ -529,11 +532,19 @@ impl EnvOp {
                 value,
                 hashed: false,
             } => json!({"set": variable, "nohash_value": value}),
-            Self::AppendFlag { variable, value } => {
-                json!({"append_flag": variable, "value": value})
+            Self::AppendFlag {
+                variable,
+                value,
+                dir,
+            } => {
+                json!({"append_flag": variable, "value": value, "if_exists": dir})
             }
-            Self::PrependPath { variable, value } => {
-                json!({"prepend_path": variable, "value": value})
+            Self::PrependPath {
+                variable,
+                value,
+                dir,
+            } => {
+                json!({"prepend_path": variable, "value": value, "if_exists": dir})
             }
         }
     }
@@ -548,15 +559,25 @@ impl EnvOp {
             Self::Set {
                 variable, value, ..
             } => format!("export {variable}=\"{}\"", quoted(value)),
-            Self::AppendFlag { variable, value } => {
+            Self::AppendFlag {
+                variable,
+                value,
+                dir,
+            } => {
                 format!(
-                    "export {variable}=\"${{{variable}:+${variable} }}{}\"",
+                    "if [ -e \"{}\" ]; then export {variable}=\"${{{variable}:+${variable} }}{}\"; fi",
+                    quoted(dir),
                     quoted(value)
                 )
             }
-            Self::PrependPath { variable, value } => {
+            Self::PrependPath {
+                variable,
+                value,
+                dir,
+            } => {
                 format!(
-                    "export {variable}=\"{}${{{variable}:+:${variable}}}\"",
+                    "if [ -e \"{}\" ]; then export {variable}=\"{}${{{variable}:+:${variable}}}\"; fi",
+                    quoted(dir),
                     quoted(value)
                 )
             }
@@ -614,7 +635,7 @@ fn files_source(files: BTreeMap<String, String>, target: Option<&str>) -> Value 
 /// | `name`, `version` | the recipe |
 /// | `sources` | the recipe's sources (files beside it packed as `files:`), then its patches under `.hit-patches/` |
 /// | `build.import` | the `deps` and the `build_deps` (direct ones), as `<NAME>_DIR` / `<NAME>_ID` |
-/// | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`; the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -exc` of its lines |
+/// | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`, each only if that directory of the dependency exists (`if_exists`); the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -exc` of its lines |
 fn spec_document(
     loader: &dyn Loader,
     package: &Evaluated,
@@ -691,14 +712,17 @@ fn spec_document(
         ops.push(EnvOp::AppendFlag {
             variable: "CPPFLAGS".into(),
             value: format!("-I{dir}/include"),
+            dir: format!("{dir}/include"),
         });
         ops.push(EnvOp::AppendFlag {
             variable: "LDFLAGS".into(),
             value: format!("-L{dir}/lib -Wl,-rpath,{dir}/lib"),
+            dir: format!("{dir}/lib"),
         });
         ops.push(EnvOp::PrependPath {
             variable: "PKG_CONFIG_PATH".into(),
             value: format!("{dir}/lib/pkgconfig"),
+            dir: format!("{dir}/lib/pkgconfig"),
         });
     }
     for (variable, value) in &recipe.env {

@@ -109,55 +109,71 @@ impl<'l, 'a> JobRunner<'l, 'a> {
         path: &str,
     ) -> Result<(), JobError> {
         for (index, command) in commands.iter().enumerate() {
-            let step = format!("{path}[{index}]");
-            let subst = |text: &str, env: &Environment| {
-                substitute(text, &env.vars).map_err(|source| JobError::Substitute {
-                    step: step.clone(),
-                    source,
-                })
-            };
-            match command {
-                Command::Run(run) => self.run_program(run, env, &step)?,
-                Command::Scope(inner) => {
-                    let mut scope = env.clone();
-                    self.run_scope(inner, &mut scope, &format!("{step}.commands"))?;
+            self.run_command(command, env, &format!("{path}[{index}]"))?;
+        }
+        Ok(())
+    }
+
+    fn run_command(
+        &mut self,
+        command: &Command,
+        env: &mut Environment,
+        step: &str,
+    ) -> Result<(), JobError> {
+        let subst = |text: &str, env: &Environment| {
+            substitute(text, &env.vars).map_err(|source| JobError::Substitute {
+                step: step.to_owned(),
+                source,
+            })
+        };
+        match command {
+            Command::Run(run) => self.run_program(run, env, step)?,
+            Command::Scope(inner) => {
+                let mut scope = env.clone();
+                self.run_scope(inner, &mut scope, &format!("{step}.commands"))?;
+            }
+            Command::Set { variable, value } => {
+                let value = subst(value, env)?;
+                self.trace(step, &format!("set {variable}={value}"))?;
+                env.vars.insert(variable.clone(), value);
+            }
+            Command::PrependPath { variable, value } => {
+                self.extend(env, variable, subst(value, env)?, ":", true, step)?
+            }
+            Command::AppendPath { variable, value } => {
+                self.extend(env, variable, subst(value, env)?, ":", false, step)?
+            }
+            Command::PrependFlag { variable, value } => {
+                self.extend(env, variable, subst(value, env)?, " ", true, step)?
+            }
+            Command::AppendFlag { variable, value } => {
+                self.extend(env, variable, subst(value, env)?, " ", false, step)?
+            }
+            // Skipped silently: a package with a thousand imports would log thousands of
+            // flags it did not get.
+            Command::IfExists { path, then } => {
+                if env.cwd.join(subst(path, env)?).exists() {
+                    self.run_command(then, env, step)?;
                 }
-                Command::Set { variable, value } => {
-                    let value = subst(value, env)?;
-                    self.trace(&step, &format!("set {variable}={value}"))?;
-                    env.vars.insert(variable.clone(), value);
-                }
-                Command::PrependPath { variable, value } => {
-                    self.extend(env, variable, subst(value, env)?, ":", true, &step)?
-                }
-                Command::AppendPath { variable, value } => {
-                    self.extend(env, variable, subst(value, env)?, ":", false, &step)?
-                }
-                Command::PrependFlag { variable, value } => {
-                    self.extend(env, variable, subst(value, env)?, " ", true, &step)?
-                }
-                Command::AppendFlag { variable, value } => {
-                    self.extend(env, variable, subst(value, env)?, " ", false, &step)?
-                }
-                Command::Chdir(dir) => {
-                    let dir = env.cwd.join(subst(dir, env)?);
-                    self.trace(&step, &format!("cd {}", dir.display()))?;
-                    match std::fs::metadata(&dir) {
-                        Ok(meta) if meta.is_dir() => env.cwd = dir,
-                        Ok(_) => {
-                            return Err(JobError::Chdir {
-                                step,
-                                dir,
-                                reason: "not a directory".into(),
-                            });
-                        }
-                        Err(error) => {
-                            return Err(JobError::Chdir {
-                                step,
-                                dir,
-                                reason: error.to_string(),
-                            });
-                        }
+            }
+            Command::Chdir(dir) => {
+                let dir = env.cwd.join(subst(dir, env)?);
+                self.trace(step, &format!("cd {}", dir.display()))?;
+                match std::fs::metadata(&dir) {
+                    Ok(meta) if meta.is_dir() => env.cwd = dir,
+                    Ok(_) => {
+                        return Err(JobError::Chdir {
+                            step: step.to_owned(),
+                            dir,
+                            reason: "not a directory".into(),
+                        });
+                    }
+                    Err(error) => {
+                        return Err(JobError::Chdir {
+                            step: step.to_owned(),
+                            dir,
+                            reason: error.to_string(),
+                        });
                     }
                 }
             }
@@ -184,12 +200,20 @@ impl<'l, 'a> JobRunner<'l, 'a> {
         front: bool,
         step: &str,
     ) -> Result<(), JobError> {
-        let joined = match env.vars.get(variable).filter(|old| !old.is_empty()) {
-            None => value,
-            Some(old) if front => format!("{value}{separator}{old}"),
-            Some(old) => format!("{old}{separator}{value}"),
+        // The trace shows what was added, not the whole value: a package with a thousand
+        // dependencies would otherwise log each of its flag lists a thousand times.
+        let (joined, trace) = match env.vars.get(variable).filter(|old| !old.is_empty()) {
+            None => (value.clone(), format!("set {variable}={value}")),
+            Some(old) if front => (
+                format!("{value}{separator}{old}"),
+                format!("set {variable}={value}{separator}${variable}"),
+            ),
+            Some(old) => (
+                format!("{old}{separator}{value}"),
+                format!("set {variable}=${variable}{separator}{value}"),
+            ),
         };
-        self.trace(step, &format!("set {variable}={joined}"))?;
+        self.trace(step, &trace)?;
         env.vars.insert(variable.to_owned(), joined);
         Ok(())
     }

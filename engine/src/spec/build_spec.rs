@@ -277,6 +277,14 @@ mod tests {
                 "$.build.x: unknown field",
             ),
             (
+                json!({"name": "a", "build": {"commands": [{"cmd": ["a"], "if_exists": "/x"}]}}),
+                "$.build.commands[0].if_exists: unknown field",
+            ),
+            (
+                json!({"name": "a", "build": {"commands": [{"set": "A", "value": "", "if_exists": 3}]}}),
+                "$.build.commands[0].if_exists: expected a string",
+            ),
+            (
                 json!({"name": "a", "build": {"nohash_x": 1.5, "commands": [{"cmd": ["a"], "to_var": 2.5}]}}),
                 "$.build.commands[0].to_var: expected a string",
             ),

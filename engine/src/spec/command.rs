@@ -12,7 +12,9 @@
 //! | `{"chdir": dir}` | change the working directory for the rest of the scope |
 //!
 //! `nohash_value` may stand in for `value` when the value must not change the artifact's
-//! identity (a parallelism level, say). Strings undergo `$VAR`/`${VAR}` substitution when run.
+//! identity (a parallelism level, say). A setter with `"if_exists": path` applies only if
+//! that path exists when it runs (say `${ZLIB_DIR}/include`: imports never change, so this
+//! is as deterministic as the rest). Strings undergo `$VAR`/`${VAR}` substitution when run.
 
 use super::SpecError;
 use super::document::{Object, invalid, is_variable_name, kind, strings};
@@ -23,12 +25,32 @@ use serde_json::Value;
 pub enum Command {
     Run(RunCommand),
     Scope(Vec<Command>),
-    Set { variable: String, value: String },
-    PrependPath { variable: String, value: String },
-    AppendPath { variable: String, value: String },
-    PrependFlag { variable: String, value: String },
-    AppendFlag { variable: String, value: String },
+    Set {
+        variable: String,
+        value: String,
+    },
+    PrependPath {
+        variable: String,
+        value: String,
+    },
+    AppendPath {
+        variable: String,
+        value: String,
+    },
+    PrependFlag {
+        variable: String,
+        value: String,
+    },
+    AppendFlag {
+        variable: String,
+        value: String,
+    },
     Chdir(String),
+    /// A setter that applies only if `path` exists.
+    IfExists {
+        path: String,
+        then: Box<Command>,
+    },
 }
 
 /// A program to run.
@@ -145,7 +167,7 @@ fn parse_command(value: &Value, path: &str) -> Result<Command, SpecError> {
             Ok(Command::Chdir(object.required_string("chdir")?.to_owned()))
         }
         setter => {
-            object.only(&[setter, "value"])?;
+            object.only(&[setter, "value", "if_exists"])?;
             let name = variable(object.required_string(setter)?, &object.field_path(setter))?;
             let value = match (object.string("value")?, object.string("nohash_value")?) {
                 (Some(value), None) | (None, Some(value)) => value.to_owned(),
@@ -162,7 +184,7 @@ fn parse_command(value: &Value, path: &str) -> Result<Command, SpecError> {
                     ));
                 }
             };
-            Ok(match setter {
+            let command = match setter {
                 "set" => Command::Set {
                     variable: name,
                     value,
@@ -183,6 +205,13 @@ fn parse_command(value: &Value, path: &str) -> Result<Command, SpecError> {
                     variable: name,
                     value,
                 },
+            };
+            Ok(match object.string("if_exists")? {
+                Some(path) => Command::IfExists {
+                    path: path.to_owned(),
+                    then: Box::new(command),
+                },
+                None => command,
             })
         }
     }
