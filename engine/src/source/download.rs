@@ -105,30 +105,30 @@ impl Downloader {
     /// Copies the bytes at `location` into a temp file in `dir`, hashing them on the way.
     /// The error is a one-line reason.
     pub(crate) fn download(&self, location: &Location, dir: &Path) -> Result<Download, String> {
-        let mut reader: Box<dyn Read> =
-            match location {
-                Location::Http(url) => {
-                    let response = self.client()?.get(url).send().map_err(|error| {
-                        match error.is_timeout() {
-                            true => format!(
-                                "no response for {} s (download_idle_timeout in config.yaml)",
-                                self.idle_timeout.as_secs_f64()
-                            ),
-                            false => describe_http_error(&error),
-                        }
-                    })?;
-                    let status = response.status();
-                    if !status.is_success() {
-                        return Err(format!("HTTP {status}"));
+        let mut reader: Box<dyn Read> = match location {
+            Location::Http(url) => {
+                let response = self.client()?.get(url).send().map_err(|error| {
+                    if error.is_timeout() {
+                        format!(
+                            "no response for {} s (download_idle_timeout in config.yaml)",
+                            self.idle_timeout.as_secs_f64()
+                        )
+                    } else {
+                        describe_http_error(&error)
                     }
-                    Box::new(response)
+                })?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(format!("HTTP {status}"));
                 }
-                Location::File(path) => match std::fs::File::open(path) {
-                    Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
-                    Ok(_) => return Err("not a file".into()),
-                    Err(error) => return Err(error.to_string()),
-                },
-            };
+                Box::new(response)
+            }
+            Location::File(path) => match std::fs::File::open(path) {
+                Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
+                Ok(_) => return Err("not a file".into()),
+                Err(error) => return Err(error.to_string()),
+            },
+        };
         let mut file = tempfile::Builder::new()
             .prefix("download-")
             .tempfile_in(dir)
