@@ -257,3 +257,28 @@ fn a_variable_too_long_for_exec_is_named_instead_of_argument_list_too_long() {
     assert!(!stderr.contains("Argument list too long"), "{stderr}");
     env.assert_consistent();
 }
+
+#[test]
+fn an_environment_too_big_for_exec_names_its_biggest_variables() {
+    let env = Env::new();
+    // Each variable is under the per-string limit; together they pass any stack's limit
+    // (Linux allows at most 6 MiB however big the stack).
+    let mut commands: Vec<serde_json::Value> = (0..80)
+        .map(|i| serde_json::json!({"set": format!("V{i:02}"), "value": "x".repeat(100_000 + i)}))
+        .collect();
+    commands.push(serde_json::json!({"cmd": ["true"]}));
+    let spec = env.spec(
+        "big.json",
+        &serde_json::json!({"name": "big", "build": {"commands": commands}}),
+    );
+    let output = env.hit().arg("build").arg(&spec).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("build.commands[80]: the program's arguments and environment")
+            && stderr.contains("V79 100084, V78 100083, V77 100082"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Argument list too long"), "{stderr}");
+    env.assert_consistent();
+}

@@ -41,6 +41,14 @@ pub enum JobError {
         bytes: usize,
         hint: &'static str,
     },
+    #[error(
+        "{step}: the program's arguments and environment, {bytes} bytes in all, are more than Linux accepts (the biggest variables, in bytes: {biggest})"
+    )]
+    TooBig {
+        step: String,
+        bytes: usize,
+        biggest: String,
+    },
     #[error("{step}: cannot change directory to {dir}: {reason}")]
     Chdir {
         step: String,
@@ -280,9 +288,12 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             None => output.try_clone().map_err(io("opening the log"))?.into(),
         };
         command.stdout(stdout).stderr(output);
-        let mut child = command
-            .spawn()
-            .map_err(io(&format!("cannot start {}", program.display())))?;
+        let mut child = command.spawn().map_err(|source| {
+            if source.raw_os_error() == Some(E2BIG) {
+                return too_big(step, &argv, &vars);
+            }
+            io(&format!("cannot start {}", program.display()))(source)
+        })?;
         // Close our copies of the pipe's write end, or the log copier would never see the
         // end of the output.
         drop(command);
@@ -356,6 +367,31 @@ fn check_lengths(
         }
     }
     Ok(())
+}
+
+/// `errno` of an `exec` whose arguments and environment together are too big.
+const E2BIG: i32 = 7;
+
+/// What an `exec` that failed with `E2BIG` was given: the total and the biggest variables.
+fn too_big(step: &str, argv: &[String], vars: &BTreeMap<String, String>) -> JobError {
+    let mut sizes: Vec<(usize, &str)> = vars
+        .iter()
+        .map(|(name, value)| (name.len() + value.len() + 2, name.as_str()))
+        .collect();
+    let bytes = sizes.iter().map(|(bytes, _)| bytes).sum::<usize>()
+        + argv.iter().map(|arg| arg.len() + 1).sum::<usize>();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let biggest = sizes
+        .iter()
+        .take(3)
+        .map(|(bytes, name)| format!("{name} {bytes}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    JobError::TooBig {
+        step: step.to_owned(),
+        bytes,
+        biggest,
+    }
 }
 
 fn describe(status: ExitStatus) -> String {
