@@ -17,6 +17,30 @@ use std::path::{Path, PathBuf};
 
 const LUA: &str = "lua-5.4.4.tar.gz";
 
+impl Env {
+    /// `hit fetch` of a local file; its key.
+    fn fetch_key(&self, path: &Path) -> String {
+        stdout_of(&self.hit().arg("fetch").arg(path).output().unwrap())
+            .trim()
+            .to_owned()
+    }
+
+    /// `hit unpack` of a cached source into `target`.
+    fn unpack(&self, key: &str, target: &Path) -> std::process::Output {
+        self.hit()
+            .args(["unpack", key])
+            .arg(target)
+            .output()
+            .unwrap()
+    }
+
+    /// [`Env::unpack`] that must succeed.
+    fn unpack_ok(&self, key: &str, target: &Path) {
+        let output = self.unpack(key, target);
+        assert!(output.status.success(), "{}", stderr_of(&output));
+    }
+}
+
 fn lua_key() -> String {
     format!("sha256:{}", mirror_manifest()[LUA])
 }
@@ -265,16 +289,10 @@ fn sample_archives(dir: &Path) -> Vec<(&'static str, PathBuf)> {
 fn every_archive_format_unpacks_with_the_common_directory_stripped() {
     let env = Env::new();
     for (name, path) in sample_archives(env.dir.path()) {
-        let key = stdout_of(&env.hit().arg("fetch").arg(&path).output().unwrap())
-            .trim()
-            .to_owned();
+        let key = env.fetch_key(&path);
         assert!(key.starts_with("sha256:"), "{name}: {key}");
         let target = env.path(&format!("out-{name}"));
-        env.hit()
-            .args(["unpack", &key])
-            .arg(&target)
-            .assert()
-            .success();
+        env.unpack_ok(&key, &target);
         assert_eq!(
             std::fs::read_to_string(target.join("a.txt")).unwrap(),
             "alpha\n",
@@ -333,21 +351,9 @@ fn every_archive_format_unpacks_with_the_common_directory_stripped() {
 fn real_upstream_tarballs_unpack() {
     let env = Env::new();
     for file in [LUA, "zlib-1.2.13.dfsg.tar.bz2", "xz-5.4.1.tar.xz"] {
-        let key = stdout_of(
-            &env.hit()
-                .arg("fetch")
-                .arg(mirror_dir().join(file))
-                .output()
-                .unwrap(),
-        )
-        .trim()
-        .to_owned();
+        let key = env.fetch_key(&mirror_dir().join(file));
         let target = env.path(file);
-        env.hit()
-            .args(["unpack", &key])
-            .arg(&target)
-            .assert()
-            .success();
+        env.unpack_ok(&key, &target);
         assert!(
             target.join("README").is_file() || target.join("README.md").is_file(),
             "{file}"
@@ -441,15 +447,8 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
         std::fs::create_dir_all(&target).unwrap();
         let archive = sandbox.join("evil.tar.gz");
         std::fs::write(&archive, gzip(&raw_tar(&members))).unwrap();
-        let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
-            .trim()
-            .to_owned();
-        let output = env
-            .hit()
-            .args(["unpack", &key])
-            .arg(&target)
-            .output()
-            .unwrap();
+        let key = env.fetch_key(&archive);
+        let output = env.unpack(&key, &target);
         let stderr = stderr_of(&output);
         assert!(!output.status.success(), "{name}: unpacked");
         assert!(
@@ -510,15 +509,8 @@ fn archive_bombs_hit_the_configured_limits_and_leave_the_target_untouched() {
         std::fs::create_dir_all(&target).unwrap();
         let archive = env.path(name).join("bomb.tar.gz");
         std::fs::write(&archive, gzip(&raw_tar(&members))).unwrap();
-        let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
-            .trim()
-            .to_owned();
-        let output = env
-            .hit()
-            .args(["unpack", &key])
-            .arg(&target)
-            .output()
-            .unwrap();
+        let key = env.fetch_key(&archive);
+        let output = env.unpack(&key, &target);
         let stderr = stderr_of(&output);
         assert!(
             !output.status.success() && stderr.contains(expected),
@@ -531,15 +523,9 @@ fn archive_bombs_hit_the_configured_limits_and_leave_the_target_untouched() {
     let members: Vec<RawMember<'_>> = names.iter().map(|n| RawMember::file(n, b"")).collect();
     let archive = env.path("fine.tar.gz");
     std::fs::write(&archive, gzip(&raw_tar(&members[..4999]))).unwrap();
-    let key = stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
-        .trim()
-        .to_owned();
+    let key = env.fetch_key(&archive);
     let target = env.path("fine");
-    env.hit()
-        .args(["unpack", &key])
-        .arg(&target)
-        .assert()
-        .success();
+    env.unpack_ok(&key, &target);
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 4999);
 }
 
@@ -548,9 +534,7 @@ fn corrupt_cache_entries_and_non_archives_are_errors() {
     let env = Env::new();
     let junk = env.path("junk.tar.gz");
     std::fs::write(&junk, b"this is not an archive").unwrap();
-    let key = stdout_of(&env.hit().arg("fetch").arg(&junk).output().unwrap())
-        .trim()
-        .to_owned();
+    let key = env.fetch_key(&junk);
     env.hit()
         .args(["unpack", &key, "out"])
         .assert()
@@ -560,9 +544,7 @@ fn corrupt_cache_entries_and_non_archives_are_errors() {
     let good = std::fs::read(mirror_dir().join(LUA)).unwrap();
     let cut = env.path("cut.tar.gz");
     std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
-    let key = stdout_of(&env.hit().arg("fetch").arg(&cut).output().unwrap())
-        .trim()
-        .to_owned();
+    let key = env.fetch_key(&cut);
     env.hit()
         .args(["unpack", &key, "cut-out"])
         .assert()
@@ -570,15 +552,7 @@ fn corrupt_cache_entries_and_non_archives_are_errors() {
         .stderr(predicate::str::contains("corrupt"));
     assert_eq!(std::fs::read_dir(env.path("cut-out")).unwrap().count(), 0);
     // A cache file changed behind hit's back is caught before unpacking.
-    let key = stdout_of(
-        &env.hit()
-            .arg("fetch")
-            .arg(mirror_dir().join(LUA))
-            .output()
-            .unwrap(),
-    )
-    .trim()
-    .to_owned();
+    let key = env.fetch_key(&mirror_dir().join(LUA));
     let cached = env
         .home()
         .join("src/sha256")
