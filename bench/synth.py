@@ -8,6 +8,7 @@ rebuild (evaluation of all N recipes included) and the no-op's peak memory (RSS)
 cold build gets a fresh store; the figures are medians of --runs.
 
 Usage: cargo build --release && python3 bench/synth.py [--packages 1000] [--runs 5] [-j 2] [--tmp /dev/shm]
+           [--config 'sync: artifact'] [--keep] [--shapes chain]
        python3 bench/synth.py --write DIR --shape chain   (just write the recipes and profile)
 """
 import argparse, json, os, shutil, statistics, subprocess, tempfile, time
@@ -63,6 +64,7 @@ def main():
     parser.add_argument("--shape", default="fan-in")
     parser.add_argument("--shapes", default="fan-in,chain", help="shapes to measure, comma-separated")
     parser.add_argument("--tmp", help="where the store and recipes go (e.g. /dev/shm for tmpfs)")
+    parser.add_argument("--config", action="append", default=[], help="a line to add to each store's config.yaml (e.g. 'sync: artifact')")
     parser.add_argument("--keep", action="store_true", help="leave the stores (for comparing binaries without deletions in between)")
     args = parser.parse_args()
     if args.write:
@@ -91,6 +93,8 @@ def measure(args, hit, tmp):
         for run_index in range(args.runs):
             env = dict(os.environ, HIT_HOME=os.path.join(tmp, shape[0], f"h{run_index}"))
             subprocess.run([hit, "init-home"], env=env, check=True, capture_output=True)
+            with open(os.path.join(env["HIT_HOME"], "config.yaml"), "a") as config:
+                config.writelines(line + "\n" for line in args.config)
             os.sync()  # the previous run's writes are not this one's to wait for
             cold, _ = run([hit, "build", profile, "-j", str(args.jobs), "-q"], env, os.path.dirname(profile))
             colds.append(cold)

@@ -46,8 +46,8 @@
 //! yet may come back with empty files. `sync: artifact` closes that window: each commit
 //! syncs the stage's file system before the rename and the rename after it, as Nix's
 //! `fsync-store-paths` does, for about two milliseconds per artifact on a journaled ext4
-//! (a chain of 1,000 trivial builds: 2.3 ms per package without, 4.5 ms with). `sync:
-//! none` never syncs.
+//! (1,000 trivial builds as a chain: 2.9 ms per package without, 5.3 ms with;
+//! `bench/synth.py --config 'sync: artifact'`). `sync: none` never syncs.
 //!
 //! A process killed at any point leaves at most a claim symlink and a build directory,
 //! which the next build of the same id reuses and clears, after killing the commands the
