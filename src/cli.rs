@@ -67,13 +67,16 @@ pub enum Command {
         /// The expected key (sha256:<hex>, git:<commit>, ...): refuse bytes that differ.
         key: Option<String>,
     },
-    /// Unpack a cached source into a directory.
+    /// Unpack a cached source into a new or empty directory.
     Unpack {
         key: String,
         dir: PathBuf,
         /// Drop exactly this many leading path components (default: the common directory).
         #[arg(long)]
         strip: Option<u32>,
+        /// Unpack into a directory that is not empty, replacing files of the same names.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete artifacts no gc root reaches, stale roots, and sources no kept artifact uses.
     Gc {

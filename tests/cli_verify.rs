@@ -127,7 +127,7 @@ fn a_broken_current_generation_falls_back_to_the_newest_intact_one() {
 }
 
 #[test]
-fn missing_dependencies_stray_files_and_leftovers() {
+fn missing_dependencies_foreign_files_and_leftovers() {
     let env = Env::new();
     let profile = env.fixture_profile(r#""greet""#);
     env.build(&profile);
@@ -146,7 +146,7 @@ fn missing_dependencies_stray_files_and_leftovers() {
     assert!(said.contains("which is missing"), "{said}");
     for stray in ["bld/stray:", "bld/greet/stray:"] {
         assert!(
-            said.contains(&format!("{stray} a file where only artifacts belong")),
+            said.contains(&format!("{stray} not made by hit; left alone")),
             "{said}"
         );
     }
@@ -154,6 +154,11 @@ fn missing_dependencies_stray_files_and_leftovers() {
     // A failed build leaves its dir: a leftover, not a problem.
     let (ok, said) = env.verify(true);
     assert!(!ok, "the profile has no intact generation: {said}");
+    // Files hit did not make are never deleted, by repair or by gc.
+    env.hit().arg("gc").assert().success();
+    assert!(env.home().join("bld/stray").exists() && env.home().join("bld/greet/stray").exists());
+    std::fs::remove_file(env.home().join("bld/stray")).unwrap();
+    std::fs::remove_file(env.home().join("bld/greet/stray")).unwrap();
     env.build(&profile);
     let failing = env.fixture_profile(r#""broken""#);
     assert!(

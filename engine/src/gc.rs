@@ -1,14 +1,19 @@
 //! Garbage collection: mark from the gc roots, sweep the rest.
 //!
 //! The roots are the profile links hit manages ([`crate::profile::links`]): what each link
-//! points at, and each of its generations. [`plan`] computes, without deleting anything:
+//! points at, and each of its generations, in this home and in every other home that uses
+//! the same store (the store lists them in `.homes/`; a home whose gc roots dir is gone is
+//! dropped from that list). [`plan`] computes, without deleting anything:
 //!
 //! - the live roots, and the *stale* ones (the profile link was deleted, moved, or no
 //!   longer points into the store); stale roots are dropped with their generations;
 //! - the kept artifacts: each root's artifacts and the dependency closure recorded in their
 //!   `artifact.json` (a profile records the closure of all its packages, build tools
 //!   included, so that rebuilding stays instant), each with the root that reaches it;
-//! - the artifacts to delete: everything else in the store, with its size;
+//! - the artifacts to delete: every other artifact in the store, with its size;
+//! - what it leaves alone: entries at an artifact's place whose metadata it cannot read
+//!   (kept and reported: gc deletes only what it can prove is an unreachable artifact), and
+//!   entries hit did not make ([`crate::ownership`]);
 //! - stale claims (a build that was killed): claim symlinks and build directories whose id
 //!   no process is building;
 //! - unused sources: files in the source cache that no kept artifact's `build.json` names
@@ -22,7 +27,7 @@ use crate::profile::ProfileError;
 use crate::profile::links::{LinkRecord, LinkState, ProfileLinks};
 use crate::spec::canonical::base32_lower;
 use crate::spec::{ArtifactId, SourceKey};
-use crate::store::{Store, StoreError};
+use crate::store::{EntryKind, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -49,6 +54,9 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> GcError + '_ {
 #[derive(Debug, Clone)]
 pub struct Root {
     pub record: LinkRecord,
+    /// The gc roots dir of the other home sharing the store that manages this link, or
+    /// `None` for this home's own (only those are dropped when stale).
+    pub home: Option<PathBuf>,
     /// Why the record no longer roots anything (its link was deleted or moved by hand).
     pub stale: Option<String>,
     /// The artifacts it roots directly, each with how (`./small`, `./small generation 2`).
@@ -61,9 +69,15 @@ pub struct GcPlan {
     pub roots: Vec<Root>,
     /// Kept artifacts, with the root (and generation) that reaches each.
     pub keep: BTreeMap<ArtifactId, String>,
-    /// Artifacts to delete (`None` when their metadata is unreadable), with path and size,
-    /// dependents before their dependencies.
-    pub delete: Vec<(Option<ArtifactId>, PathBuf, u64)>,
+    /// Artifacts to delete, with path and size, dependents before their dependencies.
+    pub delete: Vec<(ArtifactId, PathBuf, u64)>,
+    /// Entries at an artifact's place that gc cannot prove are hit's unreachable artifacts
+    /// (metadata unreadable, or naming another place), with why: kept.
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// Entries of the store that hit did not make: left alone.
+    pub foreign: Vec<PathBuf>,
+    /// Registrations of homes that used the store and whose gc roots dir is gone.
+    pub gone_homes: Vec<(PathBuf, PathBuf)>,
     /// Claims left by killed builds.
     pub stale_claims: Vec<PathBuf>,
     /// Source cache files no kept artifact uses, with their size.
@@ -81,47 +95,77 @@ impl GcPlan {
     }
 }
 
-/// Reads the roots: every profile link hit manages, with its generations.
+/// Reads the roots: every profile link hit manages, with its generations, in this home
+/// and in the other homes registered with the store.
 pub fn roots(store: &Store, links: &ProfileLinks) -> Result<Vec<Root>, GcError> {
+    Ok(all_roots(store, links)?.0)
+}
+
+/// The roots, and the registrations of homes that are gone.
+#[allow(clippy::type_complexity)]
+fn all_roots(
+    store: &Store,
+    links: &ProfileLinks,
+) -> Result<(Vec<Root>, Vec<(PathBuf, PathBuf)>), GcError> {
     let mut roots = Vec::new();
-    for record in links.records()? {
-        let stale = record.stale_reason(store);
-        let mut artifacts = Vec::new();
-        if stale.is_none() {
-            let link = record.link.display().to_string();
-            let id_at = |target: &Path| {
-                target
-                    .starts_with(store.dir())
-                    .then(|| store.read_meta(target).ok().map(|meta| meta.id))
-                    .flatten()
-            };
-            // A link whose profile is gone (`hit verify` reports it) still roots its
-            // generations.
-            if let LinkState::Points(target) = &record.state
-                && let Some(id) = id_at(target)
+    let own = std::path::absolute(links.roots_dir()).map_err(io_error(links.roots_dir()))?;
+    let mut gone = Vec::new();
+    let mut homes = vec![(None, links.clone())];
+    for (entry, dir) in store.homes()? {
+        if dir == own {
+            continue;
+        }
+        match std::fs::symlink_metadata(&dir) {
+            Ok(_) => homes.push((Some(dir.clone()), ProfileLinks::new(dir, PathBuf::new()))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => gone.push((entry, dir)),
+            Err(error) => return Err(io_error(&dir)(error)),
+        }
+    }
+    for (home, links) in homes {
+        for record in links.records()? {
+            roots.push(root(store, record, home.clone()));
+        }
+    }
+    Ok((roots, gone))
+}
+
+fn root(store: &Store, record: LinkRecord, home: Option<PathBuf>) -> Root {
+    let stale = record.stale_reason(store);
+    let mut artifacts = Vec::new();
+    if stale.is_none() {
+        let link = record.link.display().to_string();
+        let id_at = |target: &Path| {
+            target
+                .starts_with(store.dir())
+                .then(|| store.read_meta(target).ok().map(|meta| meta.id))
+                .flatten()
+        };
+        // A link whose profile is gone (`hit verify` reports it) still roots its
+        // generations.
+        if let LinkState::Points(target) = &record.state
+            && let Some(id) = id_at(target)
+        {
+            artifacts.push((link.clone(), id));
+        }
+        for generation in &record.generations {
+            if Some(generation.number) != record.current
+                && let Some(id) = id_at(&generation.target)
             {
-                artifacts.push((link.clone(), id));
-            }
-            for generation in &record.generations {
-                if Some(generation.number) != record.current
-                    && let Some(id) = id_at(&generation.target)
-                {
-                    artifacts.push((format!("{link} generation {}", generation.number), id));
-                }
+                artifacts.push((format!("{link} generation {}", generation.number), id));
             }
         }
-        roots.push(Root {
-            record,
-            stale,
-            artifacts,
-        });
     }
-    Ok(roots)
+    Root {
+        record,
+        home,
+        stale,
+        artifacts,
+    }
 }
 
 /// Computes what gc would do (see the module doc).
 pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<GcPlan, GcError> {
-    let roots = roots(store, links)?;
+    let (roots, gone_homes) = all_roots(store, links)?;
     let mut keep: BTreeMap<ArtifactId, String> = BTreeMap::new();
     for root in &roots {
         for (how, id) in &root.artifacts {
@@ -137,22 +181,29 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
     }
     let mut delete = Vec::new();
     let mut stale_claims = Vec::new();
+    let mut foreign = Vec::new();
+    let mut unreadable = Vec::new();
     let mut used_sources: BTreeSet<PathBuf> = BTreeSet::new();
     let mut artifacts = Vec::new();
-    for (path, is_dir) in store.entries()? {
-        if is_dir {
-            artifacts.push(path);
-        } else if std::fs::read_link(&path).is_ok() {
-            stale_claims.push(path);
+    for entry in store.entries()? {
+        match entry.kind {
+            EntryKind::Artifact => artifacts.push(entry.path),
+            EntryKind::Claim => stale_claims.push(entry.path),
+            EntryKind::Foreign => foreign.push(entry.path),
         }
     }
     let seen = crate::par::map(&artifacts, |path| examine(store, path, &keep, source_dir));
-    for seen in seen {
+    for (path, seen) in artifacts.into_iter().zip(seen) {
         match seen {
             Seen::Kept(sources) => used_sources.extend(sources),
             Seen::Unreachable(order, entry) => delete.push((order, entry)),
+            Seen::Unreadable(why) => {
+                used_sources.extend(sources_of(&path, source_dir));
+                unreadable.push((path, why));
+            }
         }
     }
+    foreign.sort();
     // Dependents before their dependencies (a closure is larger than any closure in it):
     // a gc killed halfway leaves no artifact whose dependency is gone.
     delete.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.1.cmp(&b.1.1)));
@@ -165,7 +216,10 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if !used_sources.contains(&path) {
+            let ours =
+                crate::ownership::is_source_entry(kind, &entry.file_name().to_string_lossy())
+                    && entry.file_type().is_ok_and(|kind| kind.is_file());
+            if ours && !used_sources.contains(&path) {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 unused_sources.push((path, size));
             }
@@ -176,6 +230,9 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
         roots,
         keep,
         delete,
+        unreadable,
+        foreign,
+        gone_homes,
         stale_claims,
         unused_sources,
     })
@@ -186,7 +243,9 @@ enum Seen {
     /// Kept; the cache files its sources came from.
     Kept(Vec<PathBuf>),
     /// Unreachable: its deletion order (closure size) and `(id, path, size)`.
-    Unreachable(usize, (Option<ArtifactId>, PathBuf, u64)),
+    Unreachable(usize, (ArtifactId, PathBuf, u64)),
+    /// Not provably an artifact of hit's (why): kept.
+    Unreadable(String),
 }
 
 fn examine(
@@ -196,12 +255,16 @@ fn examine(
     source_dir: &Path,
 ) -> Seen {
     match store.read_meta(path) {
+        Ok(meta) if !crate::ownership::is_place_of(path, &meta.id) => Seen::Unreadable(format!(
+            "its artifact.json names {}, which does not belong here",
+            meta.id
+        )),
         Ok(meta) if keep.contains_key(&meta.id) => Seen::Kept(sources_of(path, source_dir)),
         Ok(meta) => Seen::Unreachable(
             meta.dependencies.len(),
-            (Some(meta.id), path.to_path_buf(), tree_size(path)),
+            (meta.id, path.to_path_buf(), tree_size(path)),
         ),
-        Err(_) => Seen::Unreachable(usize::MAX, (None, path.to_path_buf(), tree_size(path))),
+        Err(error) => Seen::Unreadable(error.to_string()),
     }
 }
 
@@ -269,6 +332,8 @@ fn tree_size(path: &Path) -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
     pub artifacts: usize,
+    /// Registrations of homes that are gone.
+    pub homes: usize,
     pub sources: usize,
     pub claims: usize,
     pub roots: usize,
@@ -284,9 +349,18 @@ pub fn apply(
     source_dir: &Path,
 ) -> Result<GcReport, GcError> {
     let mut report = GcReport::default();
-    for root in plan.roots.iter().filter(|root| root.stale.is_some()) {
+    // Stale records of other homes are theirs to drop.
+    for root in plan
+        .roots
+        .iter()
+        .filter(|root| root.stale.is_some() && root.home.is_none())
+    {
         links.drop_record(&root.record)?;
         report.roots += 1;
+    }
+    for (entry, _) in &plan.gone_homes {
+        store.forget_home(entry)?;
+        report.homes += 1;
     }
     for (_, path, size) in &plan.delete {
         store.remove_dir(path)?;

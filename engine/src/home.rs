@@ -4,11 +4,16 @@
 //! $HIT_HOME/
 //!   config.yaml   where everything else lives, mirrors, build environment whitelist
 //!   bld/          the artifact store            (config: store_dir)
+//!     .locks/     its build, commit and gc locks (shared by every home using the store)
+//!     .homes/     the homes using it, by their gc roots
 //!   src/          the source cache              (config: source_dir)
 //!   tmp/          build and staging dirs        (config: build_dir; same filesystem as bld/)
 //!   gcroots/      links that keep artifacts     (config: gc_roots_dir)
-//!   locks/        per-artifact and commit locks
+//!   locks/        locks of the profile link records
 //! ```
+//!
+//! The four configurable directories each carry hit's marker (`.hit-dir`), and a directory
+//! that is not empty without one is refused: see [`crate::ownership`].
 //!
 //! Every command opens the home with [`Home::open`], which creates it on first use, so a
 //! new user never has to run `hit init-home`.
@@ -151,6 +156,8 @@ pub enum HomeError {
     },
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
+    #[error(transparent)]
+    Ownership(#[from] crate::ownership::OwnershipError),
 }
 
 /// An opened store home with its configuration.
@@ -230,18 +237,42 @@ impl Home {
         })
     }
 
+    /// Creates (or checks) the directories hit owns, each with its marker (see
+    /// [`crate::ownership`]), and registers this home with its store.
     fn create_dirs(&self) -> Result<(), HomeError> {
-        for dir in [
-            self.store_dir(),
-            self.source_dir(),
-            self.build_dir(),
-            self.gc_roots_dir(),
-            self.locks_dir(),
-        ] {
+        use crate::ownership::{DirRole, claim};
+        claim(&self.store_dir(), DirRole::Store)?;
+        claim(&self.source_dir(), DirRole::Sources)?;
+        claim(&self.build_dir(), DirRole::Builds)?;
+        claim(&self.gc_roots_dir(), DirRole::Roots)?;
+        for dir in [self.locks_dir(), self.store_locks_dir()] {
             std::fs::create_dir_all(&dir)
                 .map_err(|source| HomeError::Create { path: dir, source })?;
         }
-        Ok(())
+        self.register_with_store()
+    }
+
+    /// Records this home's gc roots in its store (`<store>/.homes/<digest>` -> the roots
+    /// dir), so that gc in any home sharing the store marks from every home's profiles.
+    fn register_with_store(&self) -> Result<(), HomeError> {
+        let roots =
+            std::path::absolute(self.gc_roots_dir()).map_err(|source| HomeError::Create {
+                path: self.gc_roots_dir(),
+                source,
+            })?;
+        let entry = self.store_homes_dir().join(registration_name(&roots));
+        if std::fs::symlink_metadata(&entry).is_ok() {
+            return Ok(());
+        }
+        let create = |source| HomeError::Create {
+            path: entry.clone(),
+            source,
+        };
+        std::fs::create_dir_all(self.store_homes_dir()).map_err(create)?;
+        match std::os::unix::fs::symlink(&roots, &entry) {
+            Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(create(error)),
+            _ => Ok(()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -272,9 +303,28 @@ impl Home {
         self.resolve(&self.config.gc_roots_dir)
     }
 
+    /// This home's own locks (profile link records).
     pub fn locks_dir(&self) -> PathBuf {
         self.root.join("locks")
     }
+
+    /// The store's locks (builds, commits, gc): in the store, so that every home sharing
+    /// it shares them.
+    pub fn store_locks_dir(&self) -> PathBuf {
+        self.store_dir().join(crate::ownership::STORE_LOCKS)
+    }
+
+    /// Where the store records the homes that use it.
+    pub fn store_homes_dir(&self) -> PathBuf {
+        self.store_dir().join(crate::ownership::STORE_HOMES)
+    }
+}
+
+/// The name of a home's entry in its store's `.homes/`: a digest of its gc roots dir.
+pub(crate) fn registration_name(roots: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(roots.as_os_str().as_encoded_bytes());
+    crate::spec::canonical::base32_lower(&digest)[..16].to_owned()
 }
 
 /// Writes the default config atomically (temp file, then rename), so that two processes

@@ -3,6 +3,7 @@
 //! - [`spec`]: build specs, canonical JSON and hashing, artifact ids (pure, no I/O).
 //! - [`shell`]: shell quoting (pure).
 //! - [`home`]: the store home (`~/.hit` or `$HIT_HOME`) and its `config.yaml`.
+//! - [`ownership`]: the marker files and names that prove what hit made, and so may delete.
 //! - [`source`]: the source cache: fetch (http/https, file, git, inline files), verify,
 //!   unpack archives safely.
 //! - [`store`]: the artifact store: layout, lookup, locks, staging and atomic commit.
@@ -26,6 +27,7 @@ pub mod gc;
 pub mod home;
 pub mod job;
 pub mod jobserver;
+pub mod ownership;
 mod par;
 pub mod profile;
 pub mod schedule;

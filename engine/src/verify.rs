@@ -4,11 +4,12 @@
 //!
 //! - **problems**, which no correct run of hit leaves behind (a bug, a disk error, or a hand
 //!   in the store), each with its repair:
-//!   - an artifact whose `artifact.json` is unreadable, names another id than its place
-//!     (`<name>/<prefix of the hash>`), whose `build.json` hashes to another id, that has a
-//!     writable file (someone may have changed it), or that depends on an artifact that is
-//!     missing or broken: *removed* (the next build makes it again);
-//!   - a plain file where only artifacts belong: *removed*;
+//!   - an artifact whose `build.json` hashes to another id than its `artifact.json` names,
+//!     that has a writable file (someone may have changed it), or that depends on an
+//!     artifact that is missing or broken: *removed* (the next build makes it again);
+//!   - a directory at an artifact's place (`<name>/<prefix of a hash>`) whose
+//!     `artifact.json` is unreadable or names another place: *left alone*, since hit cannot
+//!     prove it made it (see [`crate::ownership`]); the user moves or deletes it;
 //!   - a generation whose profile is gone or broken: *dropped*;
 //!   - a profile link pointing at a profile that is gone or broken: *switched* to its newest
 //!     intact generation (if none, build the profile again);
@@ -18,15 +19,19 @@
 //!   running, gc's and purge's trash, pools of reusable build dirs (`pool-<pid>`), records
 //!   of profile links deleted by hand. `--repair` deletes them too.
 //!
+//! Entries of the store and the build dir whose names hit never gives are *foreign*:
+//! listed, never touched.
+//!
 //! An artifact that looks broken while another process holds its build lock (it is being
 //! committed right now) is checked again once that lock is free. `--repair` holds the
 //! store's lock exclusively (like gc), so no build runs meanwhile.
 
+use crate::ownership::BuildDirEntry;
 use crate::profile::ProfileError;
 use crate::profile::links::{LinkError, LinkRecord, LinkState, ProfileLinks};
 use crate::spec::canonical::hash_document;
 use crate::spec::{ArtifactId, BuildSpec, PackageName};
-use crate::store::{META_DIR, SHORT_LEN, Store, StoreError};
+use crate::store::{EntryKind, META_DIR, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -45,13 +50,14 @@ pub enum VerifyError {
 /// Something wrong in the store (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    /// A broken artifact; `id` when its metadata could be read.
+    /// A broken artifact.
     Artifact {
         path: PathBuf,
-        id: Option<ArtifactId>,
+        id: ArtifactId,
         why: String,
     },
-    StrayFile(PathBuf),
+    /// A directory at an artifact's place that hit cannot prove it made: left alone.
+    Unrecognized { path: PathBuf, why: String },
     Generation {
         record: PathBuf,
         link: PathBuf,
@@ -69,13 +75,13 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Artifact { path, id, why } => match id {
-                Some(id) => write!(f, "{id} at {}: {why}", path.display()),
-                None => write!(f, "{}: {why}", path.display()),
-            },
-            Self::StrayFile(path) => {
-                write!(f, "{}: a file where only artifacts belong", path.display())
-            }
+            Self::Artifact { path, id, why } => write!(f, "{id} at {}: {why}", path.display()),
+            Self::Unrecognized { path, why } => write!(
+                f,
+                "{}: {why}; hit cannot tell that it made it, so repair leaves it alone (move it \
+                 out of the store if it is yours, or delete it)",
+                path.display()
+            ),
             Self::Generation {
                 link,
                 number,
@@ -148,6 +154,8 @@ pub struct Report {
     pub links: usize,
     pub problems: Vec<Problem>,
     pub leftovers: Vec<Leftover>,
+    /// Entries of the store and the build dir that hit did not make: never touched.
+    pub foreign: Vec<PathBuf>,
 }
 
 /// Checks the store and the profile links (see the module doc).
@@ -156,30 +164,27 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
     let mut present: BTreeMap<ArtifactId, PathBuf> = BTreeMap::new();
     let mut dependencies: Vec<(ArtifactId, PathBuf, Vec<ArtifactId>)> = Vec::new();
     let mut broken: BTreeSet<PathBuf> = BTreeSet::new();
-    // Only directories of names belong at the top.
-    if let Ok(top) = std::fs::read_dir(store.dir()) {
-        for entry in top.flatten() {
-            if entry.file_type().is_ok_and(|kind| !kind.is_dir()) {
-                report.problems.push(Problem::StrayFile(entry.path()));
-            }
-        }
-    }
     let mut artifacts = Vec::new();
-    for (path, is_dir) in store.entries()? {
-        if is_dir {
-            artifacts.push(path);
-        } else if std::fs::read_link(&path).is_ok() {
-            if claim_is_stale(store, &path)? {
-                report.leftovers.push(Leftover::Claim(path));
-            }
-        } else {
-            report.problems.push(Problem::StrayFile(path));
+    for entry in store.entries()? {
+        match entry.kind {
+            EntryKind::Artifact => artifacts.push(entry.path),
+            EntryKind::Claim => match std::fs::read_link(&entry.path) {
+                Ok(_) => {
+                    if claim_is_stale(store, &entry.path)? {
+                        report.leftovers.push(Leftover::Claim(entry.path));
+                    }
+                }
+                // Committed since the scan saw the claim: an artifact now.
+                Err(_) if entry.path.is_dir() => artifacts.push(entry.path),
+                Err(_) => {}
+            },
+            EntryKind::Foreign => report.foreign.push(entry.path),
         }
     }
     let verdicts = crate::par::map(&artifacts, |path| check_artifact(store, path));
     for (path, mut verdict) in artifacts.into_iter().zip(verdicts) {
         report.artifacts += 1;
-        if let Err((Some(id), _)) = &verdict
+        if let Verdict::Broken(id, _) = &verdict
             && store.try_lock(id)?.is_none()
         {
             // Being committed by another process: look again once it is done.
@@ -187,16 +192,20 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
             verdict = check_artifact(store, &path);
         }
         match verdict {
-            Ok((id, deps)) => {
+            Verdict::Intact(id, deps) => {
                 if !store.is_sealed(&path) {
                     report.leftovers.push(Leftover::Unsealed(path.clone()));
                 }
                 present.insert(id.clone(), path.clone());
                 dependencies.push((id, path, deps));
             }
-            Err((id, why)) => {
+            Verdict::Broken(id, why) => {
                 broken.insert(path.clone());
                 report.problems.push(Problem::Artifact { path, id, why });
+            }
+            Verdict::Unrecognized(why) => {
+                broken.insert(path.clone());
+                report.problems.push(Problem::Unrecognized { path, why });
             }
         }
     }
@@ -229,7 +238,7 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
                 broken.insert(path.clone());
                 report.problems.push(Problem::Artifact {
                     path: path.clone(),
-                    id: Some(id.clone()),
+                    id: id.clone(),
                     why: format!("it depends on {dep}, which is {state}"),
                 });
                 changed = true;
@@ -276,34 +285,36 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
             });
         }
     }
+    let (leftovers, foreign) = build_leftovers(store)?;
     report
         .leftovers
-        .extend(build_leftovers(store)?.into_iter().map(Leftover::BuildDir));
+        .extend(leftovers.into_iter().map(Leftover::BuildDir));
+    report.foreign.extend(foreign);
+    report.foreign.sort();
     Ok(report)
 }
 
-/// The id and dependency closure of an intact artifact, or why it is broken.
-#[allow(clippy::type_complexity)]
-fn check_artifact(
-    store: &Store,
-    path: &Path,
-) -> Result<(ArtifactId, Vec<ArtifactId>), (Option<ArtifactId>, String)> {
-    let meta = store
-        .read_meta(path)
-        .map_err(|error| (None, error.to_string()))?;
+/// What [`check_artifact`] found.
+enum Verdict {
+    /// Its id and dependency closure.
+    Intact(ArtifactId, Vec<ArtifactId>),
+    Broken(ArtifactId, String),
+    /// Not provably hit's (why).
+    Unrecognized(String),
+}
+
+fn check_artifact(store: &Store, path: &Path) -> Verdict {
+    let meta = match store.read_meta(path) {
+        Ok(meta) => meta,
+        Err(error) => return Verdict::Unrecognized(error.to_string()),
+    };
     let id = meta.id.clone();
-    let fail = |why: String| Err((Some(id.clone()), why));
-    let place = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let name_dir = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
-    if name_dir != id.name().as_str() || place.len() < SHORT_LEN || !id.hash().starts_with(place) {
-        return fail(format!(
-            "artifact.json names {id}, which does not belong here"
+    if !crate::ownership::is_place_of(path, &id) {
+        return Verdict::Unrecognized(format!(
+            "its artifact.json names {id}, which does not belong here"
         ));
     }
+    let fail = |why: String| Verdict::Broken(id.clone(), why);
     match spec_id(path) {
         Ok(actual) if actual == id => {}
         Ok(actual) => return fail(format!("build.json hashes to {actual}")),
@@ -319,7 +330,7 @@ fn check_artifact(
         }
         Err(error) => return fail(error.to_string()),
     }
-    Ok((id, meta.dependencies))
+    Verdict::Intact(id, meta.dependencies)
 }
 
 /// The id `build.json` hashes to: a build spec, or a profile's document.
@@ -360,25 +371,39 @@ fn build_dir_id(dir: &Path) -> Option<ArtifactId> {
     ArtifactId::new(PackageName::new(name).ok()?, hash).ok()
 }
 
-/// Directories in the build dir that no running build owns.
-fn build_leftovers(store: &Store) -> Result<Vec<PathBuf>, StoreError> {
+/// Entries of the build dir that no running build or process owns, and entries hit did
+/// not make there.
+#[allow(clippy::type_complexity)]
+fn build_leftovers(store: &Store) -> Result<(Vec<PathBuf>, Vec<PathBuf>), StoreError> {
     let mut leftovers = Vec::new();
+    let mut foreign = Vec::new();
     let Ok(entries) = std::fs::read_dir(store.build_dir()) else {
-        return Ok(leftovers);
+        return Ok((leftovers, foreign));
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let stale = match build_dir_id(&path) {
-            Some(id) => store.try_lock(&id)?.is_some(),
-            // gc's and purge's trash, pools of build dirs: no id, nothing to wait for.
-            None => true,
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(crate::ownership::MARKER) {
+            continue;
+        }
+        let stale = match BuildDirEntry::parse(&name) {
+            Some(BuildDirEntry::Build(id)) => store.try_lock(&id)?.is_some(),
+            // The pool of a live process is in use (or will be, by that process).
+            Some(BuildDirEntry::Pool(pid)) => !Path::new(&format!("/proc/{pid}")).exists(),
+            // gc's and purge's trash: nothing to wait for.
+            Some(BuildDirEntry::Trash) => true,
+            None => {
+                foreign.push(path);
+                continue;
+            }
         };
         if stale {
             leftovers.push(path);
         }
     }
     leftovers.sort();
-    Ok(leftovers)
+    Ok((leftovers, foreign))
 }
 
 /// What [`repair`] did.
@@ -386,8 +411,10 @@ fn build_leftovers(store: &Store) -> Result<Vec<PathBuf>, StoreError> {
 pub struct Repaired {
     pub fixed: usize,
     pub cleaned: usize,
-    /// Problems repair cannot fix (a link with no intact generation).
+    /// Profile links with no intact generation to switch to.
     pub unfixable: usize,
+    /// Directories at artifact places that hit cannot tell it made: left alone.
+    pub unrecognized: usize,
 }
 
 /// Repairs what `report` found (see the module doc). The caller holds
@@ -401,13 +428,10 @@ pub fn repair(
     for problem in &report.problems {
         match problem {
             Problem::Artifact { path, .. } => {
-                store.remove_broken(path)?;
+                store.remove_dir(path)?;
                 done.fixed += 1;
             }
-            Problem::StrayFile(path) => {
-                store.remove_broken(path)?;
-                done.fixed += 1;
-            }
+            Problem::Unrecognized { .. } => done.unrecognized += 1,
             Problem::Generation { record, number, .. } => {
                 links.drop_generation(record, *number)?;
                 done.fixed += 1;

@@ -47,7 +47,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Resolve(args) => store::resolve(&home()?, &args),
         Command::Fetch { url, key } => store::fetch(&home()?, &url, key.as_deref()),
-        Command::Unpack { key, dir, strip } => store::unpack(&home()?, &key, &dir, strip),
+        Command::Unpack {
+            key,
+            dir,
+            strip,
+            force,
+        } => store::unpack(&home()?, &key, &dir, strip, force),
         Command::Gc { dry_run, list } => store::gc(&home()?, dry_run, list),
         Command::Purge { id } => store::purge(&home()?, &id),
         Command::Verify { repair } => store::verify(&home()?, repair),

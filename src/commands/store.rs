@@ -49,8 +49,26 @@ pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn unpack(home: &Home, key: &str, dir: &Path, strip: Option<u32>) -> Result<ExitCode> {
+pub fn unpack(
+    home: &Home,
+    key: &str,
+    dir: &Path,
+    strip: Option<u32>,
+    force: bool,
+) -> Result<ExitCode> {
     let key: SourceKey = key.parse()?;
+    if !force
+        && let Ok(mut entries) = std::fs::read_dir(dir)
+        && let Some(entry) = entries.next()
+    {
+        let entry = entry.map(|e| e.file_name().to_string_lossy().into_owned());
+        anyhow::bail!(
+            "{} is not empty (it holds {:?}); unpacking could overwrite your files: choose a new \
+             or empty directory, or pass --force",
+            dir.display(),
+            entry.unwrap_or_default()
+        );
+    }
     let strip = match (strip, &key) {
         (Some(n), _) => Strip::Components(n),
         (None, SourceKey::Git(_) | SourceKey::Files(_)) => Strip::Components(0),
@@ -102,6 +120,16 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
         store.exclusive()?
     };
     let plan = hit_engine::gc::plan(&store, &links, &home.source_dir())?;
+    // Said by both a dry run and a real one: gc never touches these.
+    for (path, why) in &plan.unreadable {
+        println!(
+            "keep {}: {why}; gc cannot tell it is an unreachable artifact (`hit verify` says more)",
+            path.display()
+        );
+    }
+    for path in &plan.foreign {
+        println!("leave alone {}: not made by hit", path.display());
+    }
     if dry_run {
         for root in &plan.roots {
             if let Some(reason) = &root.stale {
@@ -115,13 +143,17 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
             println!("keep {id}: reached from {how}");
         }
         for (id, path, size) in &plan.delete {
-            let what = id
-                .as_ref()
-                .map_or_else(|| "(unreadable metadata)".to_owned(), ToString::to_string);
             println!(
-                "would delete {what} at {} ({}): no root reaches it",
+                "would delete {id} at {} ({}): no root reaches it",
                 path.display(),
                 megabytes(*size)
+            );
+        }
+        for (entry, roots) in &plan.gone_homes {
+            println!(
+                "would forget a home that used this store ({}): its gc roots {} are gone",
+                entry.display(),
+                roots.display()
             );
         }
         for claim in &plan.stale_claims {
@@ -150,6 +182,12 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
         report.claims,
         plan.keep.len()
     );
+    if report.homes > 0 {
+        println!(
+            "forgot {} homes that used this store and are gone",
+            report.homes
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,6 +207,9 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
     for leftover in &report.leftovers {
         println!("leftover: {leftover}");
     }
+    for path in &report.foreign {
+        println!("foreign: {}: not made by hit; left alone", path.display());
+    }
     let summary = format!(
         "checked {} artifacts and {} profile links: {} broken, {} leftovers",
         report.artifacts,
@@ -184,7 +225,10 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        eprintln!("error: the store has broken entries; `hit verify --repair` removes them");
+        eprintln!(
+            "error: the store has broken entries; `hit verify --repair` removes the broken \
+             artifacts (and leaves alone what hit cannot tell it made)"
+        );
         return Ok(ExitCode::FAILURE);
     }
     let done = hit_engine::verify::repair(&store, &links, &report)?;
@@ -192,11 +236,20 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
         "{summary}; repaired {}, cleared {} leftovers",
         done.fixed, done.cleaned
     );
+    if done.unrecognized > 0 {
+        eprintln!(
+            "error: {} directories in the store are not recognisably hit's; repair left them \
+             alone: move them out of the store, or delete them",
+            done.unrecognized
+        );
+    }
     if done.unfixable > 0 {
         eprintln!(
             "error: {} profile links have no intact generation left; build their profiles again",
             done.unfixable
         );
+    }
+    if done.unfixable > 0 || done.unrecognized > 0 {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

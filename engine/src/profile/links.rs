@@ -223,6 +223,11 @@ impl ProfileLinks {
         }
     }
 
+    /// The gc roots dir the records live in.
+    pub fn roots_dir(&self) -> &Path {
+        &self.roots
+    }
+
     /// The record directory for a link (absolute, lexically).
     fn record_dir(&self, link: &Path) -> PathBuf {
         let name = link
@@ -254,7 +259,8 @@ impl ProfileLinks {
         let mut records = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_error("cannot read", &self.roots))?;
-            if entry.file_name().to_string_lossy().starts_with('.') {
+            // The marker, records being removed, and whatever hit did not make.
+            if !crate::ownership::is_record_name(&entry.file_name().to_string_lossy()) {
                 continue;
             }
             if let Some(record) = read_record(&entry.path())? {

@@ -14,10 +14,14 @@
 //!   inputs/            files handed to commands (`inputs`), if any
 //! <build_dir>/pool-<pid>/<n>/      emptied work dirs of finished builds, reused by the next
 //!                                  build of that process, deleted when it is done
-//! <locks>/<name>-<hash>.lock       held while an id is built (flock)
-//! <locks>/commit.lock              held for the instant of claiming or committing a path
-//! <locks>/gc.lock                  shared by every build session, exclusive for gc
+//! <store_dir>/.locks/              the store's locks, shared by every home using the store:
+//!   <name>-<hash>.lock             held while an id is built (flock)
+//!   commit.lock                    held for the instant of claiming or committing a path
+//!   gc.lock                        shared by every build session, exclusive for gc
 //! ```
+//!
+//! Only entries with the names above are hit's; `Store::entries` sorts the rest out as
+//! foreign, which nothing deletes (see [`crate::ownership`]).
 //!
 //! ## The commit protocol
 //!
@@ -40,7 +44,7 @@
 //! `kill -9` at any moment leaves the store consistent (above); a power loss or kernel
 //! crash is another matter, because the kernel writes files back when it likes. By default
 //! (`sync: link` in config.yaml) hit does not sync each artifact: one `syncfs` before a
-//! profile link moves to a new profile (see [`crate::profile::ProfileLinks::switch`])
+//! profile link moves to a new profile (see [`crate::profile::links::ProfileLinks::switch`])
 //! writes out everything built so far, so a link that survives a crash names artifacts
 //! that did. An artifact committed in the last seconds before a crash that no link names
 //! yet may come back with empty files. `sync: artifact` closes that window: each commit
@@ -115,6 +119,34 @@ pub struct Store {
     sync: SyncPolicy,
 }
 
+/// An entry of the store, by what it is (see [`Store::entries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoreEntry {
+    pub path: PathBuf,
+    pub kind: EntryKind,
+}
+
+/// What an entry of the store is, judged by its name and type alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    /// A directory at an artifact's place (`<name>/<hash prefix>`): an artifact if its
+    /// metadata says so.
+    Artifact,
+    /// A symlink at an artifact's place: a build's claim.
+    Claim,
+    /// Anything else: not made by hit, never touched.
+    Foreign,
+}
+
+impl StoreEntry {
+    fn foreign(path: PathBuf) -> Self {
+        Self {
+            path,
+            kind: EntryKind::Foreign,
+        }
+    }
+}
+
 /// The directories of one build in progress, with the claimed artifact path.
 #[derive(Debug)]
 pub struct Staging {
@@ -143,7 +175,7 @@ impl Store {
     }
 
     pub fn for_home(home: &Home) -> Self {
-        Self::new(home.store_dir(), home.build_dir(), home.locks_dir())
+        Self::new(home.store_dir(), home.build_dir(), home.store_locks_dir())
             .with_sync(home.config().sync)
     }
 
@@ -179,16 +211,6 @@ impl Store {
     /// Makes an artifact's own directory read-only (finishing an interrupted commit).
     pub fn seal(&self, artifact: &Path) -> Result<(), StoreError> {
         fs::make_read_only(artifact, true).map_err(io_error("cannot make read-only", artifact))
-    }
-
-    /// Removes a broken entry of the store: an artifact directory (renamed out first, like
-    /// gc does) or a stray file.
-    pub(crate) fn remove_broken(&self, path: &Path) -> Result<(), StoreError> {
-        if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()) {
-            self.remove_dir(path)
-        } else {
-            std::fs::remove_file(path).map_err(io_error("cannot remove", path))
-        }
     }
 
     /// A fingerprint of an artifact's files (names, sizes, times): builds compare their
@@ -283,8 +305,12 @@ impl Store {
         FileLock::acquire(&path).map_err(io_error("cannot lock", &path))
     }
 
-    /// Every entry under the store dir: `(name dir entry path, is a real directory)`.
-    pub(crate) fn entries(&self) -> Result<Vec<(PathBuf, bool)>, StoreError> {
+    /// Every entry of the store, sorted into what hit made and what it did not (see
+    /// [`crate::ownership`]): the store's own files (marker, locks, homes) are left out.
+    pub(crate) fn entries(&self) -> Result<Vec<StoreEntry>, StoreError> {
+        use crate::ownership::{
+            MARKER, STORE_HOMES, STORE_LOCKS, is_artifact_name, is_package_name,
+        };
         let mut out = Vec::new();
         let names = match std::fs::read_dir(&self.dir) {
             Ok(names) => names,
@@ -292,20 +318,71 @@ impl Store {
             Err(error) => return Err(io_error("cannot read", &self.dir)(error)),
         };
         for name in names {
-            let name = name.map_err(io_error("cannot read", &self.dir))?.path();
-            if !std::fs::symlink_metadata(&name).is_ok_and(|meta| meta.is_dir()) {
+            let name = name.map_err(io_error("cannot read", &self.dir))?;
+            let file_name = name.file_name();
+            let file_name = file_name.to_string_lossy();
+            if file_name.starts_with(MARKER) || file_name == STORE_LOCKS || file_name == STORE_HOMES
+            {
+                continue;
+            }
+            let name = name.path();
+            let is_dir = std::fs::symlink_metadata(&name).is_ok_and(|meta| meta.is_dir());
+            if !is_dir || !is_package_name(&file_name) {
+                out.push(StoreEntry::foreign(name));
                 continue;
             }
             for entry in std::fs::read_dir(&name).map_err(io_error("cannot read", &name))? {
                 let entry = entry.map_err(io_error("cannot read", &name))?;
-                let is_dir = entry
+                let kind = entry
                     .file_type()
-                    .map_err(io_error("cannot read", &entry.path()))?
-                    .is_dir();
-                out.push((entry.path(), is_dir));
+                    .map_err(io_error("cannot read", &entry.path()))?;
+                let kind = if !is_artifact_name(&entry.file_name().to_string_lossy()) {
+                    EntryKind::Foreign
+                } else if kind.is_dir() {
+                    EntryKind::Artifact
+                } else if kind.is_symlink() {
+                    EntryKind::Claim
+                } else {
+                    EntryKind::Foreign
+                };
+                out.push(StoreEntry {
+                    path: entry.path(),
+                    kind,
+                });
             }
         }
         Ok(out)
+    }
+
+    /// The homes registered as using this store: `(registration entry, gc roots dir)`.
+    pub(crate) fn homes(&self) -> Result<Vec<(PathBuf, PathBuf)>, StoreError> {
+        let dir = self.dir.join(crate::ownership::STORE_HOMES);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error("cannot read", &dir)(error)),
+        };
+        let mut homes = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error("cannot read", &dir))?.path();
+            if let Ok(target) = std::fs::read_link(&entry)
+                && target.is_absolute()
+            {
+                homes.push((entry, target));
+            }
+        }
+        homes.sort();
+        Ok(homes)
+    }
+
+    /// Drops the registration of a home that is gone (see [`Store::homes`]).
+    pub(crate) fn forget_home(&self, entry: &Path) -> Result<(), StoreError> {
+        match std::fs::remove_file(entry) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                Err(io_error("cannot remove", entry)(error))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Removes a directory of the store (an artifact) atomically: renamed out, then deleted.
@@ -540,7 +617,11 @@ impl Store {
             return Ok(());
         };
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(POOL_PREFIX) {
+            let name = entry.file_name();
+            if matches!(
+                crate::ownership::BuildDirEntry::parse(&name.to_string_lossy()),
+                Some(crate::ownership::BuildDirEntry::Pool(_))
+            ) {
                 self.remove_leftover(&entry.path())?;
             }
         }
