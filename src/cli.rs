@@ -128,8 +128,9 @@ pub enum Command {
 /// How `hit build` runs and reports.
 #[derive(Debug, Clone, Args)]
 pub struct BuildOptions {
-    /// Jobs at once across all builds (one GNU make jobserver; default: the number of CPUs).
-    #[arg(short, long)]
+    /// Jobs at once across all builds (one GNU make jobserver; default: the number of CPUs;
+    /// at most 4096).
+    #[arg(short, long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Stop starting builds after the first failure (default: keep building what does not
     /// depend on it).
@@ -184,4 +185,15 @@ pub struct ResolveArgs {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// `-j N`: 1 to [`hit_engine::jobserver::MAX_TOKENS`].
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    let max = hit_engine::jobserver::MAX_TOKENS;
+    match text.parse::<usize>() {
+        Ok(jobs) if (1..=max).contains(&jobs) => Ok(jobs),
+        _ => Err(format!(
+            "give a number of jobs from 1 to {max} (a make jobserver's pipe holds at most that many tokens)"
+        )),
+    }
 }

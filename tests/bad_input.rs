@@ -141,6 +141,52 @@ fn a_recipe_that_never_ends_is_stopped_with_its_file_and_line() {
 }
 
 #[test]
+fn a_recipe_cannot_sleep() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[(
+            "nap",
+            "sleep(9223372036854775807);\nrecipe(#{ name: \"nap\" })\n",
+        )],
+        &["nap"],
+    );
+    let started = std::time::Instant::now();
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("nap.rhai:1") && stderr.contains("sleep is not available"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn jobs_beyond_what_a_jobserver_holds_are_refused() {
+    let env = Env::new();
+    let profile = env.fixture_profile(r#""hello""#);
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&profile)
+        .args(["-j", "65536"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("from 1 to 4096"),
+        "{}",
+        stderr_of(&output)
+    );
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .args(["-j", "4096"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+}
+
+#[test]
 fn a_build_that_fills_its_file_size_quota_fails_and_leaves_nothing() {
     let env = Env::new();
     let profile = env.stack(

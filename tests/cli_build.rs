@@ -614,3 +614,35 @@ fn a_setter_with_if_exists_applies_only_when_its_path_exists() {
         "yes unset -a\n"
     );
 }
+
+#[test]
+fn setuid_bits_are_stripped_and_fifos_refused() {
+    let env = Env::new();
+    let spec = env.spec(
+        "suid.json",
+        &shell_spec(
+            "suid",
+            "mkdir -p $ARTIFACT/bin && echo x > $ARTIFACT/bin/tool && chmod 6755 $ARTIFACT/bin/tool",
+        ),
+    );
+    let path = env.build_ok(&spec);
+    let mode = std::fs::metadata(path.join("bin/tool"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o6000, 0, "{mode:o}");
+    let log = std::fs::read_to_string(path.join(".hit/build.log")).unwrap();
+    assert!(
+        log.contains("removed the setuid/setgid bits of") && log.contains("bin/tool"),
+        "{log}"
+    );
+
+    let spec = env.spec("fifo.json", &shell_spec("fifo", "mkfifo $ARTIFACT/pipe"));
+    let output = env.hit().arg("build").arg(&spec).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("pipe is a FIFO: artifacts hold only files, directories and symlinks"),
+        "{stderr}"
+    );
+}

@@ -350,15 +350,29 @@ impl<'a> Builder<'a> {
             .run(spec.commands(), &mut env)
             .map_err(|error| error.to_string())?;
         match self.store.stage_reference(staging) {
-            Ok(None) => Ok(()),
-            Ok(Some(file)) => Err(format!(
-                "{} refers to the staging directory {}: the build resolved the symlink at \
-                 $ARTIFACT (with realpath or similar); use $ARTIFACT as given",
-                file.display(),
-                staging.stage_dir.display()
-            )),
-            Err(error) => Err(error.to_string()),
+            Ok(None) => {}
+            Ok(Some(file)) => {
+                return Err(format!(
+                    "{} refers to the staging directory {}: the build resolved the symlink at \
+                     $ARTIFACT (with realpath or similar); use $ARTIFACT as given",
+                    file.display(),
+                    staging.stage_dir.display()
+                ));
+            }
+            Err(error) => return Err(error.to_string()),
         }
+        let stripped = self
+            .store
+            .strip_special(staging)
+            .map_err(|error| error.to_string())??;
+        for file in stripped {
+            log.line(&format!(
+                "hit: removed the setuid/setgid bits of {} (a store hands out no privileges)",
+                file.display()
+            ))
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn meta(

@@ -17,6 +17,10 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
+/// The most tokens a pool holds. They are written into the pipe at once, before anybody
+/// reads, so they must fit its buffer (64 KiB on Linux; 4096 also fits a 4 KiB one).
+pub const MAX_TOKENS: usize = 4096;
+
 /// The token pool; share it with [`Arc`].
 #[derive(Debug)]
 pub struct Jobserver {
@@ -32,8 +36,14 @@ pub struct Token {
 }
 
 impl Jobserver {
-    /// A pool of `tokens` tokens (at least one).
+    /// A pool of `tokens` tokens (at least one, at most [`MAX_TOKENS`]).
     pub fn new(tokens: usize) -> io::Result<Arc<Self>> {
+        if tokens > MAX_TOKENS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{tokens} jobs: a jobserver holds at most {MAX_TOKENS} tokens"),
+            ));
+        }
         let (reader, mut writer) = io::pipe()?;
         rustix::io::fcntl_setfd(&reader, rustix::io::FdFlags::empty())?;
         rustix::io::fcntl_setfd(&writer, rustix::io::FdFlags::empty())?;

@@ -117,6 +117,18 @@ impl Evaluator {
             },
         );
         engine.register_fn("quote", |arg: &str| quote(&[arg.to_owned()]));
+        // The standard package's `sleep` would let a script hang every command that
+        // evaluates it (gc and verify --repair wait behind a build's evaluation).
+        // Functions registered on the engine are found before the package's.
+        engine.register_fn(
+            "sleep",
+            |context: NativeCallContext, _seconds: rhai::INT| -> Result<(), Box<EvalAltResult>> {
+                Err(runtime_error(
+                    "sleep is not available: recipes and profiles are evaluated, not run".into(),
+                    context.call_position(),
+                ))
+            },
+        );
 
         for (name, source) in STDLIB {
             let ast = engine

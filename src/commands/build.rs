@@ -64,7 +64,7 @@ fn jobs(options: &BuildOptions) -> usize {
     options
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+        .clamp(1, hit_engine::jobserver::MAX_TOKENS)
 }
 
 fn builder<'a>(

@@ -69,6 +69,57 @@ pub(crate) fn tree_fingerprint(root: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
+/// What [`strip_special`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Special {
+    /// Files whose setuid or setgid bits were removed.
+    pub stripped: Vec<std::path::PathBuf>,
+    /// The first entry that is neither a file, a directory nor a symlink, with its kind.
+    pub refused: Option<(std::path::PathBuf, &'static str)>,
+}
+
+/// Removes setuid and setgid bits under `root` (a shared store must not hand out
+/// privileges) and finds device nodes, FIFOs and sockets, which an artifact may not hold.
+pub(crate) fn strip_special(root: &Path) -> io::Result<Special> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut special = Special::default();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path)?;
+        let kind = meta.file_type();
+        let refused = if kind.is_block_device() {
+            Some("block device")
+        } else if kind.is_char_device() {
+            Some("character device")
+        } else if kind.is_fifo() {
+            Some("FIFO")
+        } else if kind.is_socket() {
+            Some("socket")
+        } else {
+            None
+        };
+        if let Some(what) = refused {
+            special.refused.get_or_insert((path, what));
+            continue;
+        }
+        if kind.is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        if mode & 0o6000 != 0 {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode & !0o6000))?;
+            special.stripped.push(path.clone());
+        }
+        if kind.is_dir() {
+            for entry in fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    special.stripped.sort();
+    Ok(special)
+}
+
 /// Deletes everything inside `dir` (which stays, empty).
 pub(crate) fn remove_children(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {

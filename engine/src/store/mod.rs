@@ -512,6 +512,23 @@ impl Store {
             .map_err(io_error("cannot scan", &staging.stage_dir))
     }
 
+    /// Removes setuid/setgid bits from the stage's files (returned, to be logged), or
+    /// names an entry an artifact may not hold: a device node, a FIFO or a socket.
+    pub fn strip_special(
+        &self,
+        staging: &Staging,
+    ) -> Result<Result<Vec<PathBuf>, String>, StoreError> {
+        let special = fs::strip_special(&staging.stage_dir)
+            .map_err(io_error("cannot scan", &staging.stage_dir))?;
+        Ok(match special.refused {
+            Some((path, kind)) => Err(format!(
+                "{} is a {kind}: artifacts hold only files, directories and symlinks",
+                path.display()
+            )),
+            None => Ok(special.stripped),
+        })
+    }
+
     /// Turns a finished stage into the artifact: metadata, read-only, atomic swap.
     pub fn commit(
         &self,
