@@ -122,6 +122,10 @@ pub enum Command {
     Purge {
         /// The artifact id (name/hash).
         id: String,
+        /// Remove it even if a profile link or generation uses it (that profile breaks
+        /// until it is built again).
+        #[arg(long)]
+        force: bool,
     },
 }
 

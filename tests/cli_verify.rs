@@ -136,7 +136,7 @@ fn missing_dependencies_foreign_files_and_leftovers() {
     let id = std::fs::read_to_string(hello.join(".hit/artifact.json")).unwrap();
     let id: serde_json::Value = serde_json::from_str(&id).unwrap();
     env.hit()
-        .args(["purge", id["id"].as_str().unwrap()])
+        .args(["purge", "--force", id["id"].as_str().unwrap()])
         .assert()
         .success();
     std::fs::write(env.home().join("bld/stray"), "x").unwrap();

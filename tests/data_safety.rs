@@ -333,3 +333,41 @@ fn unpack_refuses_a_directory_that_is_not_empty() {
         .assert()
         .success();
 }
+
+#[test]
+fn purge_refuses_what_a_profile_uses_and_a_build_brings_back_what_is_missing() {
+    let env = Env::new();
+    let profile = env.fixture_profile(r#""greet""#);
+    env.hit().arg("build").arg(&profile).assert().success();
+    let hello = stdout_of(
+        &env.hit()
+            .args(["hash", "hello", "-p", "p.rhai"])
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    let output = env.hit().args(["purge", &hello]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("in use by") && stderr.contains(&env.path("p").display().to_string()),
+        "{stderr}"
+    );
+    assert!(env.path("p/bin/hello").exists());
+
+    env.hit()
+        .args(["purge", "--force", &hello])
+        .assert()
+        .success();
+    assert!(!env.path("p/bin/hello").exists());
+    // The next build sees the hole (the plan cache still says "all built") and fills it.
+    let output = env.hit().arg("build").arg(&profile).output().unwrap();
+    let said = format!("{}{}", stdout_of(&output), stderr_of(&output));
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("1 built"), "{said}");
+    let run = std::process::Command::new(env.path("p/bin/greet"))
+        .output()
+        .unwrap();
+    assert!(stdout_of(&run).contains("hello"), "{}", stdout_of(&run));
+}

@@ -163,6 +163,28 @@ fn root(store: &Store, record: LinkRecord, home: Option<PathBuf>) -> Root {
     }
 }
 
+/// The roots that keep `id` alive (`/x/small`, `/x/small generation 2`): those whose
+/// profile is `id` or depends on it. `hit purge` refuses to remove what one of them uses.
+pub fn roots_using(
+    store: &Store,
+    links: &ProfileLinks,
+    id: &ArtifactId,
+) -> Result<Vec<String>, GcError> {
+    let mut using = Vec::new();
+    for root in roots(store, links)? {
+        for (how, root_id) in root.artifacts {
+            let Some(path) = store.resolve(&root_id)? else {
+                continue;
+            };
+            let meta = store.read_meta(&path)?;
+            if meta.id == *id || meta.dependencies.contains(id) {
+                using.push(how);
+            }
+        }
+    }
+    Ok(using)
+}
+
 /// Computes what gc would do (see the module doc).
 pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<GcPlan, GcError> {
     let (roots, gone_homes) = all_roots(store, links)?;

@@ -77,6 +77,20 @@ fn builder<'a>(
     Ok(Builder::new(store, sources, &home.config().env_whitelist).with_jobserver(jobserver))
 }
 
+/// Whether every artifact a built profile links (its recorded closure) is in the store: a
+/// purged or damaged package sends the build down the full path, which rebuilds it.
+fn closure_present(store: &Store, profile: &Path) -> Result<bool> {
+    let Ok(meta) = store.read_meta(profile) else {
+        return Ok(false);
+    };
+    for id in &meta.dependencies {
+        if store.resolve(id)?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn build_spec(home: &Home, spec_path: &Path, options: &BuildOptions) -> Result<ExitCode> {
     let spec = read_spec(spec_path)?;
     let store = Store::for_home(home);
@@ -145,6 +159,7 @@ fn build_profile(
     if let Some(entry) = plan_cache::lookup(&cache_dir, &cache_key, &FsLoader)
         && let Ok(id) = entry.profile_id.parse()
         && let Some(path) = store.resolve(&id)?
+        && closure_present(&store, &path)?
     {
         // Nothing that went into the profile changed, and it is built: only link it.
         let link = PathBuf::from(&entry.profile_name);

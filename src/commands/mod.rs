@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             force,
         } => store::unpack(&home()?, &key, &dir, strip, force),
         Command::Gc { dry_run, list } => store::gc(&home()?, dry_run, list),
-        Command::Purge { id } => store::purge(&home()?, &id),
+        Command::Purge { id, force } => store::purge(&home()?, &id, force),
         Command::Verify { repair } => store::verify(&home()?, repair),
         Command::Generations { link, delete } => {
             links::generations(&home()?, link.as_deref(), delete.as_deref())

@@ -78,11 +78,21 @@ pub fn unpack(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn purge(home: &Home, id: &str) -> Result<ExitCode> {
+pub fn purge(home: &Home, id: &str, force: bool) -> Result<ExitCode> {
     let id = parse_id(id)?;
     let store = Store::for_home(home);
     // gc and verify --repair also clear the build dir: not while purge uses it.
     let _session = store.session()?;
+    if !force {
+        let using = hit_engine::gc::roots_using(&store, &ProfileLinks::for_home(home), &id)?;
+        if !using.is_empty() {
+            anyhow::bail!(
+                "{id} is in use by {}; removing it would break that profile. Drop the link or \
+                 generation first (`hit rm`, `hit generations --delete`), or pass --force",
+                using.join(", ")
+            );
+        }
+    }
     match store.purge(&id)? {
         Some(path) => {
             println!("removed {}", path.display());
