@@ -141,6 +141,25 @@ fn a_recipe_that_never_ends_is_stopped_with_its_file_and_line() {
 }
 
 #[test]
+fn dependencies_whose_variables_collide_are_named() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[
+            ("a-b", &shell_recipe("a-b", "", &["true"])),
+            ("a_b", &shell_recipe("a_b", "", &["true"])),
+            ("app", &shell_recipe("app", "\"a-b\", \"a_b\"", &["true"])),
+        ],
+        &["app"],
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("app.rhai")
+            && stderr.contains("\"a-b\" and \"a_b\" both give the variable A_B_DIR"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_recipe_cannot_sleep() {
     let env = Env::new();
     let profile = env.stack(

@@ -197,7 +197,14 @@ pub fn plan(
                 format!("packages.{name}.stages: {}", error.message),
             )
         })?;
-        let imports = imports_of(&evaluated, &name, &ids);
+        let imports = imports_of(&evaluated, &name, &ids).map_err(|message| {
+            at(
+                &package.file,
+                &package.source,
+                package.recipe.position,
+                message,
+            )
+        })?;
         let (document, script) = spec_document(loader, package, &stages, &imports, options.jobs)?;
         let spec = BuildSpec::from_document(document).map_err(|error| {
             at(
@@ -456,7 +463,7 @@ fn imports_of(
     evaluated: &BTreeMap<String, Evaluated>,
     name: &str,
     ids: &HashMap<String, ArtifactId>,
-) -> Vec<ImportOf> {
+) -> Result<Vec<ImportOf>, String> {
     let recipe = &evaluated[name].recipe;
     let mut imports: BTreeMap<String, ImportOf> = BTreeMap::new();
     // Direct dependencies only: their ids already cover theirs, and each library finds its
@@ -478,7 +485,19 @@ fn imports_of(
             run: false,
         });
     }
-    imports.into_values().collect()
+    // Two names that give one variable (`a-b` and `a_b`, `Lib` and `lib`) would have the
+    // last silently win.
+    let mut by_reference: BTreeMap<&str, &str> = BTreeMap::new();
+    for (dep, import) in &imports {
+        if let Some(other) = by_reference.insert(&import.reference, dep) {
+            return Err(format!(
+                "the dependencies {other:?} and {dep:?} both give the variable {}_DIR; \
+                 rename one of them",
+                import.reference
+            ));
+        }
+    }
+    Ok(imports.into_values().collect())
 }
 
 /// `libxml2` -> `LIBXML2`, `gcc-12` -> `GCC_12`: the prefix of `${REF}_DIR`.
