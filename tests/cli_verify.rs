@@ -181,3 +181,32 @@ fn missing_dependencies_foreign_files_and_leftovers() {
     assert!(ok && said.contains("cleared 1 leftovers"), "{said}");
     assert!(env.verify(false).1.contains("0 broken, 0 leftovers"));
 }
+
+#[test]
+fn an_edited_dependency_list_is_found() {
+    let env = Env::new();
+    let profile = env.fixture_profile(r#""greet""#);
+    env.build(&profile);
+    let target = std::fs::read_link(env.path("p")).unwrap();
+    let meta_path = target.join(".hit/artifact.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["dependencies"] = serde_json::json!([]);
+    // Edited the way a careful hand would: modes put back afterwards.
+    let dir = target.join(".hit");
+    let dir_mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    let file_mode = std::fs::metadata(&meta_path).unwrap().permissions().mode();
+    make_writable(&dir);
+    make_writable(&meta_path);
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+    std::fs::set_permissions(&meta_path, std::fs::Permissions::from_mode(file_mode)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+
+    let (ok, said) = env.verify(false);
+    assert!(!ok, "{said}");
+    assert!(
+        said.lines().any(|l| l.starts_with("broken: profile-p/")
+            && l.contains("dependencies are not the closure of its imports")),
+        "{said}"
+    );
+}

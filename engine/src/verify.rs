@@ -5,8 +5,10 @@
 //! - **problems**, which no correct run of hit leaves behind (a bug, a disk error, or a hand
 //!   in the store), each with its repair:
 //!   - an artifact whose `build.json` hashes to another id than its `artifact.json` names,
-//!     that has a writable file (someone may have changed it), or that depends on an
-//!     artifact that is missing or broken: *removed* (the next build makes it again);
+//!     whose recorded imports or dependency closure are not what `build.json` implies
+//!     (gc trusts that closure), that has a writable file (someone may have changed it), a
+//!     profile with a symlink that points at nothing, or that depends on an artifact that
+//!     is missing or broken: *removed* (the next build makes it again);
 //!   - a directory at an artifact's place (`<name>/<prefix of a hash>`) whose
 //!     `artifact.json` is unreadable or names another place: *left alone*, since hit cannot
 //!     prove it made it (see [`crate::ownership`]); the user moves or deletes it;
@@ -164,6 +166,9 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
     let mut present: BTreeMap<ArtifactId, PathBuf> = BTreeMap::new();
     let mut dependencies: Vec<(ArtifactId, PathBuf, Vec<ArtifactId>)> = Vec::new();
     let mut broken: BTreeSet<PathBuf> = BTreeSet::new();
+    // Per intact artifact: the imports build.json names and the closure artifact.json records.
+    #[allow(clippy::type_complexity)]
+    let mut recorded: BTreeMap<ArtifactId, (Vec<ArtifactId>, Vec<ArtifactId>)> = BTreeMap::new();
     let mut artifacts = Vec::new();
     for entry in store.entries()? {
         match entry.kind {
@@ -192,12 +197,17 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
             verdict = check_artifact(store, &path);
         }
         match verdict {
-            Verdict::Intact(id, deps) => {
+            Verdict::Intact(id, imports, deps) => {
                 if !store.is_sealed(&path) {
                     report.leftovers.push(Leftover::Unsealed(path.clone()));
                 }
                 present.insert(id.clone(), path.clone());
-                dependencies.push((id, path, deps));
+                // What must be present: the recorded closure, and the imports even if the
+                // record lost them.
+                let mut needed = deps.clone();
+                needed.extend(imports.iter().filter(|i| !deps.contains(i)).cloned());
+                recorded.insert(id.clone(), (imports, deps));
+                dependencies.push((id, path, needed));
             }
             Verdict::Broken(id, why) => {
                 broken.insert(path.clone());
@@ -207,6 +217,28 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
                 broken.insert(path.clone());
                 report.problems.push(Problem::Unrecognized { path, why });
             }
+        }
+    }
+    // gc keeps what `dependencies` names, so it must be the closure of the imports: an
+    // edited list would let gc delete what the artifact uses.
+    for (id, path, _) in &dependencies {
+        let (imports, deps) = &recorded[id];
+        let mut closure: BTreeSet<&ArtifactId> = BTreeSet::new();
+        for import in imports {
+            closure.insert(import);
+            if let Some((_, theirs)) = recorded.get(import) {
+                closure.extend(theirs);
+            }
+        }
+        let complete = imports.iter().all(|import| recorded.contains_key(import));
+        if complete && !closure.iter().copied().eq(deps.iter()) {
+            broken.insert(path.clone());
+            report.problems.push(Problem::Artifact {
+                path: path.clone(),
+                id: id.clone(),
+                why: "artifact.json's dependencies are not the closure of its imports (edited?)"
+                    .into(),
+            });
         }
     }
     // An artifact is broken if anything in its dependency closure is missing or broken.
@@ -296,8 +328,8 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
 
 /// What [`check_artifact`] found.
 enum Verdict {
-    /// Its id and dependency closure.
-    Intact(ArtifactId, Vec<ArtifactId>),
+    /// Its id, direct imports (as build.json names them) and recorded dependency closure.
+    Intact(ArtifactId, Vec<ArtifactId>, Vec<ArtifactId>),
     Broken(ArtifactId, String),
     /// Not provably hit's (why).
     Unrecognized(String),
@@ -316,8 +348,13 @@ fn check_artifact(store: &Store, path: &Path) -> Verdict {
     }
     let fail = |why: String| Verdict::Broken(id.clone(), why);
     match spec_id(path) {
-        Ok(actual) if actual == id => {}
-        Ok(actual) => return fail(format!("build.json hashes to {actual}")),
+        Ok((actual, _)) if actual != id => return fail(format!("build.json hashes to {actual}")),
+        Ok((_, imports)) if imports != meta.imports => {
+            return fail(
+                "artifact.json's imports are not the ones build.json names (edited?)".into(),
+            );
+        }
+        Ok(_) => {}
         Err(why) => return fail(why),
     }
     match store.writable_entry(path) {
@@ -330,11 +367,35 @@ fn check_artifact(store: &Store, path: &Path) -> Verdict {
         }
         Err(error) => return fail(error.to_string()),
     }
-    Verdict::Intact(id, meta.dependencies)
+    if meta.name.starts_with("profile-")
+        && let Some(link) = dangling_link(path)
+    {
+        return fail(format!("{} points at nothing", link.display()));
+    }
+    Verdict::Intact(id, meta.imports, meta.dependencies)
 }
 
-/// The id `build.json` hashes to: a build spec, or a profile's document.
-fn spec_id(artifact: &Path) -> Result<ArtifactId, String> {
+/// The first symlink of a profile tree whose target is gone.
+fn dangling_link(profile: &Path) -> Option<PathBuf> {
+    let mut stack = vec![profile.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let kind = entry.file_type().ok()?;
+            if kind.is_symlink() {
+                if std::fs::metadata(entry.path()).is_err() {
+                    return Some(entry.path());
+                }
+            } else if kind.is_dir() && entry.file_name() != META_DIR {
+                stack.push(entry.path());
+            }
+        }
+    }
+    None
+}
+
+/// The id `build.json` hashes to, and the artifacts it imports (sorted): a build spec, or
+/// a profile's document (whose packages are its imports).
+fn spec_id(artifact: &Path) -> Result<(ArtifactId, Vec<ArtifactId>), String> {
     let path = artifact.join(META_DIR).join("build.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
@@ -347,10 +408,28 @@ fn spec_id(artifact: &Path) -> Result<ArtifactId, String> {
             .ok_or_else(|| unreadable(&"a profile document without a name"))?;
         let hash = hash_document("profile", &document).map_err(|e| unreadable(&e))?;
         let name = PackageName::new(name).map_err(|e| unreadable(&e))?;
-        return ArtifactId::new(name, &hash).map_err(|e| unreadable(&e));
+        let id = ArtifactId::new(name, &hash).map_err(|e| unreadable(&e))?;
+        let packages = document["profile"]["packages"]
+            .as_array()
+            .ok_or_else(|| unreadable(&"a profile document without packages"))?;
+        let mut imports = packages
+            .iter()
+            .map(|pair| {
+                pair.get(1)
+                    .and_then(|id| id.as_str())
+                    .and_then(|id| id.parse().ok())
+                    .ok_or_else(|| unreadable(&format!("a package entry {pair} without an id")))
+            })
+            .collect::<Result<Vec<ArtifactId>, String>>()?;
+        imports.sort();
+        imports.dedup();
+        return Ok((id, imports));
     }
     let spec = BuildSpec::from_json(&text).map_err(|e| unreadable(&e))?;
-    Ok(spec.id().clone())
+    let mut imports: Vec<ArtifactId> = spec.imports().iter().map(|i| i.id.clone()).collect();
+    imports.sort();
+    imports.dedup();
+    Ok((spec.id().clone(), imports))
 }
 
 fn claim_is_stale(store: &Store, claim: &Path) -> Result<bool, StoreError> {
