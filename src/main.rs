@@ -12,15 +12,21 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
+    forward_signals();
     let cli = cli::Cli::parse();
     init_logging();
-    match commands::run(cli) {
+    let code = match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", report::error_chain(&error));
             ExitCode::FAILURE
         }
+    };
+    // Builds that failed because a signal was passed on to them: exit as the signal says.
+    if let Some(signal) = hit_engine::job::groups::signalled() {
+        std::process::exit(128 + signal);
     }
+    code
 }
 
 /// `hit gc --dry-run | head`: when the reader goes away, stop quietly, as other Unix tools
@@ -39,6 +45,23 @@ fn quiet_on_closed_stdout() {
         }
         default(info);
     }));
+}
+
+/// Build commands run in process groups of their own, out of reach of the terminal's
+/// Ctrl-C: on SIGINT, SIGTERM or SIGHUP, hit passes the signal on to them, gives them two
+/// seconds, kills what is left, and exits as if the signal had killed it (the store stays
+/// consistent, as after any kill).
+fn forward_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            hit_engine::job::groups::forward(signal, std::time::Duration::from_secs(2));
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 /// `HIT_LOG=info` (or debug, trace) shows the libraries' tracing output on stderr.

@@ -646,3 +646,103 @@ fn setuid_bits_are_stripped_and_fifos_refused() {
         "{stderr}"
     );
 }
+
+/// How many running processes have exactly this command line.
+fn processes_running(argv: &[&str]) -> usize {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| line == wanted)
+                && std::fs::read_to_string(entry.path().join("stat"))
+                    .is_ok_and(|stat| !stat.contains(") Z"))
+        })
+        .count()
+}
+
+#[test]
+fn what_a_command_leaves_running_dies_with_it_and_never_holds_the_build() {
+    let env = Env::new();
+    // A helper in the background that would outlive the build, holding its output.
+    let spec = env.spec(
+        "daemon.json",
+        &shell_spec(
+            "daemon",
+            "sleep 4711 & echo started > \\$ARTIFACT/started; \
+             (sleep 0.3; echo late >> \\$ARTIFACT/started) &",
+        ),
+    );
+    let started = std::time::Instant::now();
+    let output = env
+        .hit()
+        .args(["build", "-v"])
+        .arg(&spec)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(processes_running(&["sleep", "4711"]), 0);
+    let path = std::path::PathBuf::from(stdout_of(&output).lines().last().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_to_string(path.join("started")).unwrap(),
+        "started\n",
+        "a process of the build wrote into the sealed artifact"
+    );
+}
+
+#[test]
+fn sigterm_to_hit_alone_ends_its_build_commands() {
+    let env = Env::new();
+    let marker = env.path("running");
+    let spec = env.spec(
+        "long.json",
+        &shell_spec("long", &format!("touch {}; sleep 4712", marker.display())),
+    );
+    let mut hit = env.std_hit().arg("build").arg(&spec).spawn().unwrap();
+    wait_for(&marker, "the build's command");
+    let pid = rustix::process::Pid::from_raw(hit.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = hit.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes_running(&["sleep", "4712"]) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(processes_running(&["sleep", "4712"]), 0);
+    // The store is consistent and the build can be done again.
+    let output = env.hit().arg("verify").output().unwrap();
+    assert!(output.status.success(), "{}", stdout_of(&output));
+}
+
+#[test]
+fn a_build_that_replaces_its_artifact_dir_fails_and_leaves_nothing_in_the_store() {
+    let env = Env::new();
+    let spec = env.spec(
+        "replace.json",
+        &shell_spec(
+            "replace",
+            "rm -rf \\$ARTIFACT; mkdir -p \\$ARTIFACT; echo x > \\$ARTIFACT/f",
+        ),
+    );
+    for _ in 0..2 {
+        let output = env.hit().arg("build").arg(&spec).output().unwrap();
+        assert!(!output.status.success());
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains("removed $ARTIFACT") && stderr.contains("never remove or replace it"),
+            "{stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(env.home().join("bld/replace"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    let output = env.hit().arg("verify").output().unwrap();
+    assert!(output.status.success(), "{}", stdout_of(&output));
+}

@@ -349,6 +349,9 @@ impl<'a> Builder<'a> {
             .with_jobserver(self.jobserver.as_deref())
             .run(spec.commands(), &mut env)
             .map_err(|error| error.to_string())?;
+        self.store
+            .check_claim(staging)
+            .map_err(|error| error.to_string())??;
         match self.store.stage_reference(staging) {
             Ok(None) => {}
             Ok(Some(file)) => {

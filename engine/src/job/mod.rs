@@ -4,8 +4,10 @@
 //! starts empty; see `crate::build`), in the build directory. Their stdout and stderr
 //! go, interleaved as written, to the build log; before each step the log gets a
 //! `+ ...` line saying what ran. Variables set at one level of scopes stay in that scope.
-//! Any failure names the step (`build.commands[2]`) and what went wrong.
+//! Any failure names the step (`build.commands[2]`) and what went wrong. Each command runs
+//! in a process group of its own that dies with it ([`groups`]).
 
+pub mod groups;
 mod log;
 mod runner;
 mod substitute;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
@@ -288,35 +289,44 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             None => output.try_clone().map_err(io("opening the log"))?.into(),
         };
         command.stdout(stdout).stderr(output);
+        // A group of its own, killed when the command ends (see `groups`).
+        command.process_group(0);
         let mut child = command.spawn().map_err(|source| {
             if source.raw_os_error() == Some(E2BIG) {
                 return too_big(step, &argv, &vars);
             }
             io(&format!("cannot start {}", program.display()))(source)
         })?;
+        super::groups::register(child.id());
         // Close our copies of the pipe's write end, or the log copier would never see the
         // end of the output.
         drop(command);
-        let mut captured = Vec::new();
         let mut stdout = child.stdout.take();
         let log = &mut *self.log;
-        let (copied, read) = std::thread::scope(|scope| {
+        let build_dir = vars.get("BUILD").map(PathBuf::from);
+        let (status, copied, read) = std::thread::scope(|scope| {
             let copier = log_pipe.map(|reader| scope.spawn(move || log.copy_from(reader)));
-            let read = match stdout.as_mut() {
-                Some(out) => out.read_to_end(&mut captured).map(drop),
-                None => Ok(()),
-            };
-            let copied = match copier {
-                Some(copier) => copier
-                    .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("log copier panicked"))),
-                None => Ok(()),
-            };
-            (copied, read)
+            let reader = stdout.as_mut().map(|out| {
+                scope.spawn(move || {
+                    let mut captured = Vec::new();
+                    out.read_to_end(&mut captured).map(|_| captured)
+                })
+            });
+            // The command first, then what it left in its group: a process left behind
+            // must not hold the pipes open (nor write into the next build).
+            let status = child.wait();
+            super::groups::end(child.id());
+            let copied = copier.map_or(Ok(()), |copier| {
+                join_or_kill_holders(copier, build_dir.as_deref())
+            });
+            let read = reader.map_or(Ok(Vec::new()), |reader| {
+                join_or_kill_holders(reader, build_dir.as_deref())
+            });
+            (status, copied, read)
         });
-        let status = child.wait().map_err(io("waiting for the command"))?;
+        let status = status.map_err(io("waiting for the command"))?;
         copied.map_err(io("writing the log"))?;
-        read.map_err(io("reading the command's output"))?;
+        let captured = read.map_err(io("reading the command's output"))?;
         if !status.success() {
             return Err(JobError::Failed {
                 step: step.to_owned(),
@@ -331,6 +341,31 @@ impl<'l, 'a> JobRunner<'l, 'a> {
         }
         Ok(())
     }
+}
+
+/// Joins a thread that reads a command's output. If the output is still open a moment
+/// after the command and its group are gone, a process that left the group (`setsid`)
+/// holds it: those of this build are killed (by their `BUILD=`), so hit does not wait on
+/// them forever.
+fn join_or_kill_holders<T>(
+    thread: std::thread::ScopedJoinHandle<'_, io::Result<T>>,
+    build_dir: Option<&Path>,
+) -> io::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while !thread.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    if !thread.is_finished()
+        && let Some(build_dir) = build_dir
+    {
+        let killed = crate::store::kill_build_processes(build_dir);
+        tracing::warn!(
+            "killed {killed} processes that left their command's process group and held its output"
+        );
+    }
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("an output reader panicked")))
 }
 
 /// `MAX_ARG_STRLEN` of Linux: the longest one argument or `NAME=value` may be (with its

@@ -68,6 +68,11 @@ mod orphans;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
 pub(crate) use fs::sync_filesystem;
+
+/// Kills the processes of the build whose `$BUILD` is `build_dir` (see `orphans`).
+pub(crate) fn kill_build_processes(build_dir: &Path) -> usize {
+    orphans::kill(build_dir)
+}
 pub use lock::FileLock;
 
 use crate::home::{Home, SyncPolicy};
@@ -423,6 +428,9 @@ impl Store {
         if parsed.is_some() && lock.is_none() {
             return Ok(false);
         }
+        // Commands a killed hit left running write through the claim: once it is gone,
+        // a `mkdir -p $ARTIFACT/lib` of theirs would make a real directory there.
+        orphans::kill(&work_dir.join("build"));
         let _commit = self.commit_lock()?;
         if std::fs::read_link(claim).ok().as_deref() == Some(stage.as_path()) {
             std::fs::remove_file(claim).map_err(io_error("cannot remove the claim", claim))?;
@@ -651,8 +659,49 @@ impl Store {
         let path = &staging.artifact_dir;
         if std::fs::read_link(path).ok().as_deref() == Some(staging.stage_dir.as_path()) {
             std::fs::remove_file(path).map_err(io_error("cannot remove the claim", path))?;
+        } else {
+            self.take_back_replaced(staging)?;
         }
         Ok(())
+    }
+
+    /// Whether the build left its claim as it was; if it replaced it by a directory of its
+    /// own (`rm -rf $ARTIFACT; mkdir $ARTIFACT`), that directory is moved out of the store
+    /// into the build's work dir (`replaced-artifact/`), and the reason is returned.
+    pub fn check_claim(&self, staging: &Staging) -> Result<Result<(), String>, StoreError> {
+        let _commit = self.commit_lock()?;
+        let path = &staging.artifact_dir;
+        if std::fs::read_link(path).ok().as_deref() == Some(staging.stage_dir.as_path()) {
+            return Ok(Ok(()));
+        }
+        let moved = self.take_back_replaced(staging)?;
+        let what = match moved {
+            Some(to) => format!(
+                "removed $ARTIFACT ({}) and made a directory there instead (now in {}); \
+                 install into $ARTIFACT, never remove or replace it",
+                path.display(),
+                to.display()
+            ),
+            None => format!(
+                "removed $ARTIFACT ({}); install into $ARTIFACT, never remove or replace it",
+                path.display()
+            ),
+        };
+        Ok(Err(format!("the build {what}")))
+    }
+
+    /// Moves a real directory at a build's claimed path into its work dir. Only this build
+    /// can have made it: the path was its claim, and it holds the id's lock. The caller
+    /// holds the commit lock.
+    fn take_back_replaced(&self, staging: &Staging) -> Result<Option<PathBuf>, StoreError> {
+        let path = &staging.artifact_dir;
+        if !std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()) {
+            return Ok(None);
+        }
+        let to = staging.work_dir.join("replaced-artifact");
+        fs::remove_tree(&to).map_err(io_error("cannot remove", &to))?;
+        std::fs::rename(path, &to).map_err(io_error("cannot move away", path))?;
+        Ok(Some(to))
     }
 
     /// Removes an artifact; returns where it was, or `None` if it was not there. Waits for
