@@ -10,10 +10,60 @@ pub struct FsLoader;
 /// The most entries a host directory's fingerprint looks at.
 const MAX_FINGERPRINT_ENTRIES: usize = 100_000;
 
+/// The largest script, patch or inline file hit reads (they are evaluated, hashed and
+/// copied into every build spec that uses them).
+pub const MAX_READ_BYTES: u64 = 8 << 20;
+
 impl hit_lang::Loader for FsLoader {
+    /// Reads a regular file of at most [`MAX_READ_BYTES`]: a symlink to `/dev/zero` or a
+    /// FIFO would otherwise be read forever.
     fn read(&self, path: &Path) -> Result<String, String> {
-        std::fs::read_to_string(path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+        use std::io::Read;
+        let fail = |why: String| format!("cannot read {}: {why}", path.display());
+        // Opening a FIFO waits for a writer: look first, and open without waiting.
+        if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) && path.exists() {
+            return Err(fail("not a regular file".into()));
+        }
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(path)
+                .map_err(|error| fail(error.to_string()))?
+        };
+        let meta = file.metadata().map_err(|error| fail(error.to_string()))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".into()));
+        }
+        if meta.len() > MAX_READ_BYTES {
+            return Err(fail(format!(
+                "{} bytes; hit reads scripts, patches and inline files of at most {MAX_READ_BYTES}",
+                meta.len()
+            )));
+        }
+        let mut text = String::new();
+        file.take(MAX_READ_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|error| fail(error.to_string()))?;
+        if text.len() as u64 > MAX_READ_BYTES {
+            return Err(fail(format!("more than {MAX_READ_BYTES} bytes")));
+        }
+        Ok(text)
+    }
+
+    fn read_within(&self, path: &Path, root: &Path) -> Result<String, String> {
+        let fail = |why: String| format!("cannot read {}: {why}", path.display());
+        let resolved = std::fs::canonicalize(path).map_err(|error| fail(error.to_string()))?;
+        let root = std::fs::canonicalize(root).map_err(|error| fail(error.to_string()))?;
+        if !resolved.starts_with(&root) {
+            return Err(fail(format!(
+                "it leads to {}, outside {}",
+                resolved.display(),
+                root.display()
+            )));
+        }
+        self.read(path)
     }
 
     fn is_file(&self, path: &Path) -> bool {
@@ -26,6 +76,16 @@ impl hit_lang::Loader for FsLoader {
         let meta = std::fs::metadata(path).map_err(|error| error.to_string())?;
         let mut hasher = Sha256::new();
         if meta.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            // The fingerprint goes into build.json, which anybody may read: a plain hash of
+            // a secret (a key, a password file) is a guessing aid.
+            if meta.permissions().mode() & 0o004 == 0 {
+                return Err(
+                    "only some users may read it, and its fingerprint would be in the \
+                     world-readable build.json; list a file that everybody may read"
+                        .into(),
+                );
+            }
             let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
             hasher.update(&bytes);
         } else {

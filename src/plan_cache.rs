@@ -92,6 +92,15 @@ impl Loader for Recorder<'_> {
         Ok(text)
     }
 
+    fn read_within(&self, path: &Path, root: &Path) -> Result<String, String> {
+        let text = self.inner.read_within(path, root)?;
+        self.files
+            .lock()
+            .expect("not poisoned")
+            .push((path.to_path_buf(), digest(text.as_bytes())));
+        Ok(text)
+    }
+
     fn is_file(&self, path: &Path) -> bool {
         let found = self.inner.is_file(path);
         self.probes

@@ -347,3 +347,83 @@ fn an_environment_too_big_for_exec_names_its_biggest_variables() {
     assert!(!stderr.contains("Argument list too long"), "{stderr}");
     env.assert_consistent();
 }
+
+#[test]
+fn files_that_are_devices_or_lead_outside_the_recipe_are_refused() {
+    let env = Env::new();
+    let recipe = "recipe(#{ name: \"z\", sources: [#{ files: [\"data\"] }], \
+                  stages: [stage(\"install\", \"true\")] })";
+    let profile = env.stack(&[("z", recipe)], &["z"]);
+    let data = env.path("recipes/data");
+    std::os::unix::fs::symlink("/dev/zero", &data).unwrap();
+    let started = std::time::Instant::now();
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("\"data\"") && stderr.contains("outside"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // A FIFO inside the recipe's directory: not a regular file.
+    std::fs::remove_file(&data).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&data)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    // A file outside, by symlink.
+    std::fs::remove_file(&data).unwrap();
+    std::fs::write(env.path("secret"), "s3cret").unwrap();
+    std::os::unix::fs::symlink(env.path("secret"), &data).unwrap();
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("outside"), "{stderr}");
+}
+
+#[test]
+fn profiles_extend_only_files_in_directories_the_user_named_and_never_show_others() {
+    let env = Env::new();
+    let profile = env.path("p.rhai");
+    std::fs::write(
+        &profile,
+        "profile(#{ extends: [\"/etc/passwd\"], packages: [] })",
+    )
+    .unwrap();
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("outside the directories a profile may extend from"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("root:"), "{stderr}");
+    // A file beside the profile that is not a script: named, its contents not shown.
+    std::fs::write(env.path("notes.txt"), "token-8d1f2 is the password\n").unwrap();
+    std::fs::write(
+        &profile,
+        "profile(#{ extends: [\"notes.txt\"], packages: [] })",
+    )
+    .unwrap();
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("does not parse as a script"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("token-8d1f2"), "{stderr}");
+}
+
+#[test]
+fn a_host_file_only_some_users_may_read_is_not_fingerprinted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let secret = env.path("key");
+    std::fs::write(&secret, "private").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let recipe = format!(
+        "recipe(#{{ name: \"host-key\", host: #{{ \"etc/key\": {:?} }} }})",
+        secret.display().to_string()
+    );
+    let profile = env.stack(&[("host-key", &recipe)], &["host-key"]);
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("world-readable build.json"), "{stderr}");
+}

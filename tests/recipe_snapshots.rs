@@ -15,6 +15,9 @@ impl Loader for Disk {
     fn read(&self, path: &Path) -> Result<String, String> {
         std::fs::read_to_string(path).map_err(|error| error.to_string())
     }
+    fn read_within(&self, path: &Path, _root: &Path) -> Result<String, String> {
+        self.read(path)
+    }
     fn is_file(&self, path: &Path) -> bool {
         path.is_file()
     }

@@ -159,6 +159,18 @@ impl Evaluator {
             .engine
             .compile_with_scope(&scope, source)
             .map_err(|error| {
+                // A file that is not a script at all (a profile extending /etc/shadow) must
+                // not have its contents shown: Rhai's message quotes the tokens it found.
+                if file.extension().is_none_or(|ext| ext != "rhai") {
+                    let mut located = LangError::at(
+                        file,
+                        "",
+                        error.position(),
+                        "does not parse as a script (and is not a .rhai file)",
+                    );
+                    located.source_line = None;
+                    return located;
+                }
                 LangError::at(
                     file,
                     source,

@@ -30,6 +30,9 @@ use std::path::{Path, PathBuf};
 /// How the planner reads files: recipes, profiles, patches, and host paths to fingerprint.
 pub trait Loader {
     fn read(&self, path: &Path) -> Result<String, String>;
+    /// Reads `path`, which must stay inside `root` once symlinks are resolved (files beside
+    /// a recipe, profiles a profile extends).
+    fn read_within(&self, path: &Path, root: &Path) -> Result<String, String>;
     fn is_file(&self, path: &Path) -> bool;
     /// A digest of what a host path holds, so that a host package's id changes with it.
     fn fingerprint(&self, path: &Path) -> Result<String, String>;
@@ -94,6 +97,8 @@ pub fn plan(
         profile_file,
         &options.params,
         &mut Vec::new(),
+        &mut options.default_dirs.clone(),
+        None,
     )?;
     for dir in &options.default_dirs {
         if !profile.package_dirs.contains(dir) {
@@ -247,12 +252,21 @@ fn load_decl_position(
 }
 
 /// Evaluates a profile file and folds in what it extends.
+///
+/// A profile may extend only files under the directories the user named: the first
+/// profile's directory, the package dirs of the profiles on the way and hit's own
+/// (`allowed`, which starts with those), with
+/// symlinks resolved (`within`: the one a parent is under). So `extends: ["/etc/shadow"]`
+/// reads nothing.
+#[allow(clippy::too_many_arguments)]
 fn load_profile(
     evaluator: &Evaluator,
     loader: &dyn Loader,
     file: &Path,
     params: &serde_json::Map<String, Value>,
     stack: &mut Vec<PathBuf>,
+    allowed: &mut Vec<PathBuf>,
+    within: Option<&Path>,
 ) -> Result<(Profile, String), LangError> {
     let file = normalize(file);
     if stack.contains(&file) {
@@ -269,9 +283,11 @@ fn load_profile(
             ),
         ));
     }
-    let source = loader
-        .read(&file)
-        .map_err(|error| LangError::in_file(&file, error))?;
+    let source = match within {
+        Some(root) => loader.read_within(&file, root),
+        None => loader.read(&file),
+    }
+    .map_err(|error| LangError::in_file(&file, error))?;
     let decl = evaluator.profile(&file, &source, params)?;
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = file
@@ -292,9 +308,31 @@ fn load_profile(
         prefer: decl.prefer.clone(),
     };
     stack.push(file.clone());
+    if stack.len() == 1 {
+        allowed.push(dir.clone());
+    }
+    let allowed_before = allowed.len();
+    allowed.extend(own.package_dirs.iter().cloned());
     let mut merged: Option<Profile> = None;
     for parent in &decl.extends {
-        let parent_file = dir.join(parent);
+        let parent_file = normalize(&dir.join(parent));
+        let Some(root) = allowed
+            .iter()
+            .find(|root| parent_file.starts_with(root))
+            .cloned()
+        else {
+            let roots: Vec<String> = allowed.iter().map(|r| r.display().to_string()).collect();
+            return Err(at(
+                &file,
+                &source,
+                decl.position,
+                format!(
+                    "extends {parent:?}, which is outside the directories a profile may extend \
+                     from ({})",
+                    roots.join(", ")
+                ),
+            ));
+        };
         if !loader.is_file(&parent_file) {
             return Err(at(
                 &file,
@@ -306,13 +344,22 @@ fn load_profile(
                 ),
             ));
         }
-        let (parent, _) = load_profile(evaluator, loader, &parent_file, params, stack)?;
+        let (parent, _) = load_profile(
+            evaluator,
+            loader,
+            &parent_file,
+            params,
+            stack,
+            allowed,
+            Some(&root),
+        )?;
         merged = Some(match merged {
             None => parent,
             Some(base) => base.extend(parent),
         });
     }
     stack.pop();
+    allowed.truncate(allowed_before);
     let profile = match merged {
         None => own,
         Some(base) => base.extend(own),
@@ -631,7 +678,7 @@ fn read_files(
             )));
         }
         let contents = loader
-            .read(&dir.join(name))
+            .read_within(&dir.join(name), &dir)
             .map_err(|error| fail(format!("{what} {name:?}: {error}")))?;
         files.insert(name.clone(), contents);
     }

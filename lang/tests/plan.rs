@@ -22,6 +22,9 @@ impl Loader for Files {
             .cloned()
             .ok_or_else(|| "no such file".into())
     }
+    fn read_within(&self, path: &Path, _root: &Path) -> Result<String, String> {
+        self.read(path)
+    }
     fn is_file(&self, path: &Path) -> bool {
         self.0.contains_key(path)
     }
