@@ -86,6 +86,9 @@ pub enum Command {
         /// Only list the gc roots.
         #[arg(long, conflicts_with = "dry_run")]
         list: bool,
+        /// Also delete the newest failed build of each package (kept for inspection).
+        #[arg(long)]
+        all: bool,
     },
     /// List the generations of a profile link (of every link hit manages without one), or
     /// drop some with --delete.

@@ -560,8 +560,7 @@ fn gc_keeps_what_profiles_reach_and_deletes_the_rest() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     let said = stdout_of(&output);
     assert!(
-        said.contains("deleted 3 artifacts and 1 sources")
-            && said.contains("dropped 1 stale roots"),
+        said.contains("deleted 3 artifacts, 1 sources") && said.contains("dropped 1 stale roots"),
         "{said}"
     );
     assert!(!Path::new(&greet).exists() && !Path::new(&tool).exists());
@@ -572,7 +571,7 @@ fn gc_keeps_what_profiles_reach_and_deletes_the_rest() {
     );
     let again = stdout_of(&env.hit().arg("gc").output().unwrap());
     assert!(
-        again.starts_with("deleted 0 artifacts and 0 sources"),
+        again.starts_with("deleted 0 artifacts, 0 sources"),
         "{again}"
     );
 }

@@ -371,3 +371,74 @@ fn purge_refuses_what_a_profile_uses_and_a_build_brings_back_what_is_missing() {
         .unwrap();
     assert!(stdout_of(&run).contains("hello"), "{}", stdout_of(&run));
 }
+
+#[test]
+fn gc_clears_what_failed_work_left_but_the_newest_failure_of_each_package() {
+    let env = Env::new();
+    let older = env.spec("f1.json", &common::shell_spec("fails", "echo one; exit 1"));
+    let newer = env.spec("f2.json", &common::shell_spec("fails", "echo two; exit 2"));
+    for spec in [&older, &newer] {
+        let output = env.hit().arg("build").arg(spec).output().unwrap();
+        assert!(!output.status.success());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let home = env.home();
+    std::fs::create_dir_all(home.join("tmp/gc-Ab12Cd/artifact")).unwrap();
+    std::fs::create_dir_all(home.join("src/tmp")).unwrap();
+    std::fs::write(home.join("src/tmp/.tmpXYZ"), vec![0u8; 200_000]).unwrap();
+    std::fs::write(home.join("src/tmp/.tmpNEW"), vec![0u8; 10]).unwrap();
+    assert!(
+        std::process::Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(home.join("src/tmp/.tmpXYZ"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let failed_dirs = || -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(home.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("fails-")
+            })
+            .collect();
+        dirs.sort();
+        dirs
+    };
+    assert_eq!(failed_dirs().len(), 2);
+    let newest_id = stdout_of(&env.hit().arg("hash").arg(&newer).output().unwrap())
+        .trim()
+        .replace('/', "-");
+
+    let output = env.hit().args(["gc", "--dry-run"]).output().unwrap();
+    let said = stdout_of(&output);
+    assert!(
+        said.contains(&format!(
+            "keep {}",
+            home.join("tmp").join(&newest_id).display()
+        )),
+        "{said}"
+    );
+    assert_eq!(
+        said.matches("left by failed or interrupted work").count(),
+        3,
+        "{said}"
+    );
+    assert!(said.contains("would free 0.2 MB"), "{said}");
+
+    env.hit().arg("gc").assert().success();
+    assert_eq!(failed_dirs(), [home.join("tmp").join(&newest_id)]);
+    assert!(!home.join("tmp/gc-Ab12Cd").exists());
+    assert!(!home.join("src/tmp/.tmpXYZ").exists());
+    assert!(
+        home.join("src/tmp/.tmpNEW").exists(),
+        "a download that may be running"
+    );
+
+    env.hit().args(["gc", "--all"]).assert().success();
+    assert!(failed_dirs().is_empty());
+}

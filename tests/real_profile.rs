@@ -147,7 +147,7 @@ fn the_small_profile_builds_runs_and_relinks() {
     let gc = env.hit().arg("gc").output().unwrap();
     assert!(gc.status.success(), "{}", stderr_of(&gc));
     assert!(
-        stdout_of(&gc).starts_with("deleted 2 artifacts and 1 sources"),
+        stdout_of(&gc).starts_with("deleted 2 artifacts, 1 sources"),
         "{}",
         stdout_of(&gc)
     );

@@ -82,6 +82,13 @@ pub struct GcPlan {
     pub stale_claims: Vec<PathBuf>,
     /// Source cache files no kept artifact uses, with their size.
     pub unused_sources: Vec<(PathBuf, u64)>,
+    /// Leftovers in the build dir, with their size: directories of failed or interrupted
+    /// builds (but the newest failure of each package, unless all go), gc's and purge's
+    /// trash, pools of processes that are gone; and downloads in the source cache's `tmp/`
+    /// untouched for an hour.
+    pub leftovers: Vec<(PathBuf, u64)>,
+    /// The newest failed build of each package, kept for inspection.
+    pub kept_failures: Vec<PathBuf>,
 }
 
 impl GcPlan {
@@ -92,7 +99,15 @@ impl GcPlan {
                 .iter()
                 .map(|(_, size)| size)
                 .sum::<u64>()
+            + self.leftovers.iter().map(|(_, size)| size).sum::<u64>()
     }
+}
+
+/// What gc deletes besides what no root reaches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GcOptions {
+    /// Also the newest failed build of each package (kept by default for inspection).
+    pub all_failures: bool,
 }
 
 /// Reads the roots: every profile link hit manages, with its generations, in this home
@@ -186,7 +201,12 @@ pub fn roots_using(
 }
 
 /// Computes what gc would do (see the module doc).
-pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<GcPlan, GcError> {
+pub fn plan(
+    store: &Store,
+    links: &ProfileLinks,
+    source_dir: &Path,
+    options: GcOptions,
+) -> Result<GcPlan, GcError> {
     let (roots, gone_homes) = all_roots(store, links)?;
     let mut keep: BTreeMap<ArtifactId, String> = BTreeMap::new();
     for root in &roots {
@@ -248,7 +268,10 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
         }
     }
     unused_sources.sort();
+    let (leftovers, kept_failures) = leftovers(store, source_dir, options)?;
     Ok(GcPlan {
+        leftovers,
+        kept_failures,
         roots,
         keep,
         delete,
@@ -258,6 +281,68 @@ pub fn plan(store: &Store, links: &ProfileLinks, source_dir: &Path) -> Result<Gc
         stale_claims,
         unused_sources,
     })
+}
+
+/// Leftovers of the build dir and the source cache's downloads (see [`GcPlan::leftovers`]).
+/// No build runs during gc (it holds the store exclusively), so no build dir is in use;
+/// a download by `hit fetch` may be, hence the hour.
+#[allow(clippy::type_complexity)]
+fn leftovers(
+    store: &Store,
+    source_dir: &Path,
+    options: GcOptions,
+) -> Result<(Vec<(PathBuf, u64)>, Vec<PathBuf>), GcError> {
+    use crate::ownership::BuildDirEntry;
+    let mut out = Vec::new();
+    let mut failures: BTreeMap<String, Vec<(std::time::SystemTime, PathBuf)>> = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(store.build_dir()) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match BuildDirEntry::parse(&entry.file_name().to_string_lossy()) {
+                Some(BuildDirEntry::Build(id)) => {
+                    let modified = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    failures
+                        .entry(id.name().to_string())
+                        .or_default()
+                        .push((modified, path));
+                }
+                Some(BuildDirEntry::Pool(_) | BuildDirEntry::Trash) => {
+                    let size = tree_size(&path);
+                    out.push((path, size));
+                }
+                None => {}
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    for (_, mut dirs) in failures {
+        dirs.sort();
+        if !options.all_failures
+            && let Some((_, newest)) = dirs.pop()
+        {
+            kept.push(newest);
+        }
+        for (_, path) in dirs {
+            let size = tree_size(&path);
+            out.push((path, size));
+        }
+    }
+    let downloads = source_dir.join("tmp");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    if let Ok(entries) = std::fs::read_dir(&downloads) {
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() && meta.modified().is_ok_and(|time| time < hour_ago) {
+                out.push((entry.path(), meta.len()));
+            }
+        }
+    }
+    out.sort();
+    kept.sort();
+    Ok((out, kept))
 }
 
 /// What gc learned about one artifact.
@@ -350,6 +435,13 @@ fn tree_size(path: &Path) -> u64 {
     total
 }
 
+fn build_dir_id(path: &Path) -> Option<ArtifactId> {
+    match crate::ownership::BuildDirEntry::parse(&path.file_name()?.to_string_lossy())? {
+        crate::ownership::BuildDirEntry::Build(id) => Some(id),
+        _ => None,
+    }
+}
+
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -359,6 +451,8 @@ pub struct GcReport {
     pub sources: usize,
     pub claims: usize,
     pub roots: usize,
+    /// Leftovers of failed or interrupted work cleared.
+    pub leftovers: usize,
     pub bytes: u64,
 }
 
@@ -389,12 +483,25 @@ pub fn apply(
         report.artifacts += 1;
         report.bytes += size;
     }
-    // No build runs during gc: every pool of build dirs is one a killed process left.
-    store.remove_old_pools()?;
     for claim in &plan.stale_claims {
         if store.remove_stale_claim(claim)? {
             report.claims += 1;
         }
+    }
+    for (path, size) in &plan.leftovers {
+        if let Some(id) = build_dir_id(path) {
+            // A killed hit's commands may still run in there.
+            crate::store::kill_build_processes(&path.join("build"));
+            // A build of that id started since the plan: not a leftover any more.
+            let Some(_lock) = store.try_lock(&id)? else {
+                continue;
+            };
+            store.remove_leftover(path)?;
+        } else {
+            store.remove_leftover(path)?;
+        }
+        report.leftovers += 1;
+        report.bytes += size;
     }
     for (path, size) in &plan.unused_sources {
         if let Some(hex) = path.file_name().and_then(|n| n.to_str())

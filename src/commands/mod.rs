@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             strip,
             force,
         } => store::unpack(&home()?, &key, &dir, strip, force),
-        Command::Gc { dry_run, list } => store::gc(&home()?, dry_run, list),
+        Command::Gc { dry_run, list, all } => store::gc(&home()?, dry_run, list, all),
         Command::Purge { id, force } => store::purge(&home()?, &id, force),
         Command::Verify { repair } => store::verify(&home()?, repair),
         Command::Generations { link, delete } => {

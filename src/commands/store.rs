@@ -109,7 +109,7 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
+pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode> {
     let store = Store::for_home(home);
     let links = ProfileLinks::for_home(home);
     if list {
@@ -129,7 +129,8 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
     } else {
         store.exclusive()?
     };
-    let plan = hit_engine::gc::plan(&store, &links, &home.source_dir())?;
+    let options = hit_engine::gc::GcOptions { all_failures: all };
+    let plan = hit_engine::gc::plan(&store, &links, &home.source_dir(), options)?;
     // Said by both a dry run and a real one: gc never touches these.
     for (path, why) in &plan.unreadable {
         println!(
@@ -179,14 +180,28 @@ pub fn gc(home: &Home, dry_run: bool, list: bool) -> Result<ExitCode> {
                 megabytes(*size)
             );
         }
+        for (path, size) in &plan.leftovers {
+            println!(
+                "would delete {} ({}): left by failed or interrupted work",
+                path.display(),
+                megabytes(*size)
+            );
+        }
+        for path in &plan.kept_failures {
+            println!(
+                "keep {}: the newest failed build of its package (--all deletes it too)",
+                path.display()
+            );
+        }
         println!("would free {}", megabytes(plan.bytes()));
         return Ok(ExitCode::SUCCESS);
     }
     let report = hit_engine::gc::apply(&store, &links, &plan, &home.source_dir())?;
     println!(
-        "deleted {} artifacts and {} sources, freed {}; dropped {} stale roots and {} interrupted builds; kept {} artifacts",
+        "deleted {} artifacts, {} sources and {} leftovers of failed or interrupted work, freed {}; dropped {} stale roots and {} claims of interrupted builds; kept {} artifacts",
         report.artifacts,
         report.sources,
+        report.leftovers,
         megabytes(report.bytes),
         report.roots,
         report.claims,
@@ -231,7 +246,10 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
         println!("{summary}");
         if report.problems.is_empty() {
             if !report.leftovers.is_empty() {
-                println!("leftovers are harmless; `hit verify --repair` or `hit gc` clears them");
+                println!(
+                    "leftovers are harmless; `hit verify --repair` or `hit gc --all` clears them \
+                     (`hit gc` keeps the newest failed build of each package)"
+                );
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -636,23 +636,6 @@ impl Store {
         fs::remove_tree(&pool).map_err(io_error("cannot remove", &pool))
     }
 
-    /// Deletes the pools of processes that are gone (gc, which excludes every build).
-    pub(crate) fn remove_old_pools(&self) -> Result<(), StoreError> {
-        let Ok(entries) = std::fs::read_dir(&self.build_dir) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if matches!(
-                crate::ownership::BuildDirEntry::parse(&name.to_string_lossy()),
-                Some(crate::ownership::BuildDirEntry::Pool(_))
-            ) {
-                self.remove_leftover(&entry.path())?;
-            }
-        }
-        Ok(())
-    }
-
     /// Gives up the claim of a failed build; its work directory stays for inspection.
     pub fn abandon(&self, staging: &Staging) -> Result<(), StoreError> {
         let _commit = self.commit_lock()?;
