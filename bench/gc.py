@@ -5,11 +5,14 @@ of `hit gc --dry-run` over several runs, twice: with the profile linked (everyth
 kept: every artifact's metadata and sources are read) and after `hit rm` of the link
 (everything would go: every artifact's size is summed). `hit verify` (reads and re-hashes
 every artifact's build.json, checks every file's mode) and `du -s` of the store (a walk of
-every inode, the baseline) are measured in the same run.
+every inode, the baseline) are measured in the same run. Then the deletion itself: `hit gc`
+after `hit rm` of the link, on a fresh copy of the home each run, against `rm -rf` of a
+copy of the same store (the kernel's floor for unlinking those inodes), both medians.
 
 Usage: cargo build --release && python3 bench/gc.py [--artifacts 10000] [--runs 5] [--tmp DIR]
+           [--hit BINARY]
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import synth
@@ -43,16 +46,37 @@ def main():
         verify = median_ms([hit, "verify"], env, tmp, args.runs)
         subprocess.run([hit, "rm", "tree"], env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
         drop = median_ms([hit, "gc", "--dry-run"], env, tmp, args.runs)
-        start = time.perf_counter()
-        subprocess.run([hit, "gc"], env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
-        gc = time.perf_counter() - start
+        # Deletion: each run on a fresh copy (`cp -a` keeps modes; the link record is gone
+        # already, so everything is unreachable), against `rm -rf` of a copy of the store.
+        original = os.path.join(tmp, "home.orig")
+        shutil.move(home, original)
+        gcs, rms = [], []
+        for _ in range(args.runs):
+            subprocess.run(["cp", "-a", original, home], check=True)
+            subprocess.run(["sync"], check=True)
+            start = time.perf_counter()
+            subprocess.run([hit, "gc"], env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+            gcs.append(time.perf_counter() - start)
+            shutil.rmtree(home)
+            copy = os.path.join(tmp, "bld.copy")
+            subprocess.run(["cp", "-a", os.path.join(original, "bld"), copy], check=True)
+            subprocess.run(["sync"], check=True)
+            start = time.perf_counter()
+            subprocess.run(["rm", "-rf", copy], check=True)
+            rms.append(time.perf_counter() - start)
+        gc = statistics.median(gcs) * 1000
+        rm = statistics.median(rms) * 1000
         print("| operation | median (ms) | vs du -s |")
         print("|---|---|---|")
         print(f"| du -s of the store (baseline) | {du:.0f} | 1.00 |")
         print(f"| hit gc --dry-run, all kept | {keep:.0f} | {keep / du:.2f} |")
         print(f"| hit gc --dry-run, all unreachable | {drop:.0f} | {drop / du:.2f} |")
         print(f"| hit verify | {verify:.0f} | {verify / du:.2f} |")
-        print(f"| hit gc, deleting all (one run) | {gc * 1000:.0f} | {gc * 1000 / du:.2f} |")
+        print()
+        print("| deletion | median (ms) | vs rm -rf |")
+        print("|---|---|---|")
+        print(f"| rm -rf of a copy of the store (baseline) | {rm:.0f} | 1.00 |")
+        print(f"| hit gc, deleting all {args.artifacts + 1} | {gc:.0f} | {gc / rm:.2f} |")
 
 if __name__ == "__main__":
     main()

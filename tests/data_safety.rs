@@ -442,3 +442,40 @@ fn gc_clears_what_failed_work_left_but_the_newest_failure_of_each_package() {
     env.hit().args(["gc", "--all"]).assert().success();
     assert!(failed_dirs().is_empty());
 }
+
+#[test]
+fn gc_says_whom_it_waits_for() {
+    let env = Env::new();
+    let go = env.path("go");
+    let started = env.path("started");
+    let spec = env.spec(
+        "slow.json",
+        &common::shell_spec(
+            "slow",
+            &format!(
+                "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
+                started.display(),
+                go.display()
+            ),
+        ),
+    );
+    let mut build = env.std_hit().arg("build").arg(&spec).spawn().unwrap();
+    common::wait_for(&started, "the build");
+    let gc = env
+        .std_hit()
+        .arg("gc")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&go, "").unwrap();
+    assert!(build.wait().unwrap().success());
+    let output = gc.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(&format!("gc: waiting for hit processes {}", build.id())),
+        "{stderr}"
+    );
+}

@@ -478,10 +478,16 @@ pub fn apply(
         store.forget_home(entry)?;
         report.homes += 1;
     }
-    for (_, path, size) in &plan.delete {
-        store.remove_dir(path)?;
-        report.artifacts += 1;
-        report.bytes += size;
+    // Out of the store one by one, dependents first (a gc killed halfway leaves no
+    // artifact whose dependency is gone), into one trash; then deleted on all cores.
+    if !plan.delete.is_empty() {
+        let mut trash = store.trash()?;
+        for (_, path, size) in &plan.delete {
+            trash.take(store, path)?;
+            report.artifacts += 1;
+            report.bytes += size;
+        }
+        trash.empty()?;
     }
     for claim in &plan.stale_claims {
         if store.remove_stale_claim(claim)? {

@@ -105,6 +105,22 @@ pub fn purge(home: &Home, id: &str, force: bool) -> Result<ExitCode> {
     }
 }
 
+/// The store's lock, exclusively, saying whom it waits for if it must.
+fn exclusive(store: &Store, what: &str) -> Result<hit_engine::store::FileLock> {
+    if let Some(lock) = store.try_exclusive()? {
+        return Ok(lock);
+    }
+    let holders = store.session_holders();
+    let who = if holders.is_empty() {
+        "other hit processes".to_owned()
+    } else {
+        let pids: Vec<String> = holders.iter().map(u32::to_string).collect();
+        format!("hit processes {}", pids.join(", "))
+    };
+    eprintln!("{what}: waiting for {who} (builds, gc or verify) to finish with the store...");
+    Ok(store.exclusive()?)
+}
+
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
@@ -127,7 +143,7 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
     let _lock = if dry_run {
         store.session()?
     } else {
-        store.exclusive()?
+        exclusive(&store, "gc")?
     };
     let options = hit_engine::gc::GcOptions { all_failures: all };
     let plan = hit_engine::gc::plan(&store, &links, &home.source_dir(), options)?;
@@ -221,7 +237,7 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
     let links = ProfileLinks::for_home(home);
     // Checking shares the lock with builds; repairing excludes them, like gc.
     let _lock = if repair {
-        store.exclusive()?
+        exclusive(&store, "verify --repair")?
     } else {
         store.session()?
     };

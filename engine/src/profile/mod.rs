@@ -86,11 +86,13 @@ pub(crate) fn io_error<'a>(
 
 impl ProfileSpec {
     /// The artifact name of a profile: `profile-<name>`, with characters that are not
-    /// allowed in names replaced by `-`.
+    /// allowed in names replaced by `-`, cut to the longest name allowed.
     pub fn artifact_name(&self) -> PackageName {
+        let prefix = "profile-";
         let clean: String = self
             .name
             .chars()
+            .take(crate::spec::MAX_NAME_LEN - prefix.len())
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-') {
                     c
@@ -99,7 +101,8 @@ impl ProfileSpec {
                 }
             })
             .collect();
-        PackageName::new(&format!("profile-{clean}")).expect("only allowed characters remain")
+        PackageName::new(&format!("{prefix}{clean}"))
+            .expect("only allowed characters remain, and few enough")
     }
 
     pub fn document(&self) -> Value {

@@ -15,12 +15,22 @@ pub enum IdError {
     )]
     Name(String),
     #[error(
+        "invalid package name {0:?}: longer than {MAX_NAME_LEN} characters (hit makes file names of it and a hash)"
+    )]
+    NameTooLong(String),
+    #[error(
         "invalid artifact id {0:?}: expected `name/hash` with a 32-character lowercase base32 hash"
     )]
     Id(String),
 }
 
-/// A package name: `[a-zA-Z0-9_+-]+`, checked over the whole name.
+/// The longest package name: `<name>-<hash>.lock` and the like must fit a file name
+/// (255 bytes on every common file system), so a long name fails when it is read, not
+/// halfway through a build.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A package name: `[a-zA-Z0-9_+-]+`, at most [`MAX_NAME_LEN`] characters, checked over
+/// the whole name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PackageName(String);
 
@@ -30,10 +40,12 @@ impl PackageName {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-'));
-        if valid {
-            Ok(Self(name.to_owned()))
-        } else {
+        if !valid {
             Err(IdError::Name(name.to_owned()))
+        } else if name.len() > MAX_NAME_LEN {
+            Err(IdError::NameTooLong(name.to_owned()))
+        } else {
+            Ok(Self(name.to_owned()))
         }
     }
 
@@ -125,6 +137,10 @@ mod tests {
         assert!(PackageName::new("zlib/../x").is_err());
         assert!(PackageName::new("z lib").is_err());
         assert!(PackageName::new("zlib.1").is_err());
+        // Long enough to fail at a file name later (`<name>-<hash>.lock`): refused now.
+        assert!(PackageName::new(&"a".repeat(MAX_NAME_LEN)).is_ok());
+        let error = PackageName::new(&"a".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+        assert!(error.to_string().contains("longer than 200"), "{error}");
     }
 
     #[test]

@@ -55,6 +55,16 @@ impl BuildSpec {
         let name =
             PackageName::new(name_text).map_err(|error| invalid("$.name", error.to_string()))?;
         let version = root.string("version")?.map(str::to_owned);
+        // Versions are printed (status, generations): a newline or an escape sequence in
+        // one would forge what the terminal shows.
+        if let Some(version) = &version
+            && version.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "$.version",
+                format!("{version:?} holds control characters (newlines, escapes)"),
+            ));
+        }
         let sources = root
             .array("sources")?
             .iter()
@@ -271,6 +281,10 @@ mod tests {
             (
                 json!({"name": "a", "version": 1.5, "build": {}}),
                 "$.version: expected a string, found a number",
+            ),
+            (
+                json!({"name": "a", "version": "1.0\n\u{1b}[32mok", "build": {}}),
+                "$.version: \"1.0\\n\\u{1b}[32mok\" holds control characters",
             ),
             (
                 json!({"name": "a", "build": {"x": 1.5, "commands": []}}),

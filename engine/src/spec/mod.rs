@@ -23,7 +23,7 @@ pub mod pack;
 mod source;
 mod strict_json;
 
-pub use artifact_id::{ArtifactId, HASH_LEN, IdError, PackageName};
+pub use artifact_id::{ArtifactId, HASH_LEN, IdError, MAX_NAME_LEN, PackageName};
 pub use build_spec::{BuildSpec, Import, SpecError, pretty_document};
 pub use command::{Command, Input, RunCommand};
 pub use document::is_variable_name;

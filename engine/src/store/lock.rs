@@ -35,6 +35,31 @@ impl FileLock {
         Ok(Self { _file: file })
     }
 
+    /// The processes that hold a lock on `path` now (from Linux's `/proc/locks`, matched
+    /// by inode; empty elsewhere), to say whom a wait is for.
+    pub fn holders(path: &Path) -> Vec<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(inode) = std::fs::metadata(path).map(|meta| meta.ino()) else {
+            return Vec::new();
+        };
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = locks
+            .lines()
+            .filter_map(|line| {
+                // `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (pid, file) = (fields.get(4)?, fields.get(5)?);
+                let file_inode: u64 = file.rsplit(':').next()?.parse().ok()?;
+                (file_inode == inode).then(|| pid.parse().ok()).flatten()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     /// Takes the lock if it is free.
     pub fn try_acquire(path: &Path) -> io::Result<Option<Self>> {
         let file = Self::open(path)?;

@@ -124,6 +124,38 @@ pub struct Store {
     sync: SyncPolicy,
 }
 
+/// A trash directory of the build dir (see [`Store::trash`]).
+#[derive(Debug)]
+pub(crate) struct Trash {
+    dir: PathBuf,
+    taken: usize,
+}
+
+impl Trash {
+    /// Renames an artifact out of the store into the trash (under the commit lock).
+    pub(crate) fn take(&mut self, store: &Store, path: &Path) -> Result<(), StoreError> {
+        let _commit = store.commit_lock()?;
+        std::fs::rename(path, self.dir.join(self.taken.to_string()))
+            .map_err(io_error("cannot move away", path))?;
+        self.taken += 1;
+        Ok(())
+    }
+
+    /// Deletes what the trash holds, on all cores (unlinks in different directories run
+    /// in parallel in the kernel), then the trash itself.
+    pub(crate) fn empty(self) -> Result<(), StoreError> {
+        let entries: Vec<PathBuf> = (0..self.taken)
+            .map(|n| self.dir.join(n.to_string()))
+            .collect();
+        crate::par::map(&entries, |path| {
+            fs::remove_tree(path).map_err(io_error("cannot remove", path))
+        })
+        .into_iter()
+        .collect::<Result<(), _>>()?;
+        fs::remove_tree(&self.dir).map_err(io_error("cannot remove", &self.dir))
+    }
+}
+
 /// An entry of the store, by what it is (see [`Store::entries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoreEntry {
@@ -304,6 +336,18 @@ impl Store {
         FileLock::acquire_shared(&path).map_err(io_error("cannot lock", &path))
     }
 
+    /// [`Store::exclusive`] if nobody holds [`Store::session`] or it now.
+    pub fn try_exclusive(&self) -> Result<Option<FileLock>, StoreError> {
+        let path = self.locks_dir.join("gc.lock");
+        FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))
+    }
+
+    /// The processes holding the store's session lock (builds, gc, verify): whom
+    /// [`Store::exclusive`] waits for.
+    pub fn session_holders(&self) -> Vec<u32> {
+        FileLock::holders(&self.locks_dir.join("gc.lock"))
+    }
+
     /// The exclusive side of [`Store::session`], for gc.
     pub fn exclusive(&self) -> Result<FileLock, StoreError> {
         let path = self.locks_dir.join("gc.lock");
@@ -392,19 +436,23 @@ impl Store {
 
     /// Removes a directory of the store (an artifact) atomically: renamed out, then deleted.
     pub(crate) fn remove_dir(&self, path: &Path) -> Result<(), StoreError> {
+        let mut trash = self.trash()?;
+        trash.take(self, path)?;
+        trash.empty()
+    }
+
+    /// A trash directory in the build dir (`gc-*`): artifacts are renamed into it, which
+    /// takes them out of the store at once, and deleted there afterwards. A process killed
+    /// in between leaves the trash, which gc and `verify --repair` clear.
+    pub(crate) fn trash(&self) -> Result<Trash, StoreError> {
         std::fs::create_dir_all(&self.build_dir)
             .map_err(io_error("cannot create", &self.build_dir))?;
-        let trash = tempfile::Builder::new()
+        let dir = tempfile::Builder::new()
             .prefix("gc-")
             .tempdir_in(&self.build_dir)
             .map_err(io_error("cannot create a temp dir in", &self.build_dir))?
             .keep();
-        {
-            let _commit = self.commit_lock()?;
-            std::fs::rename(path, trash.join("artifact"))
-                .map_err(io_error("cannot move away", path))?;
-        }
-        fs::remove_tree(&trash).map_err(io_error("cannot remove", &trash))
+        Ok(Trash { dir, taken: 0 })
     }
 
     /// Removes a claim symlink and its build directory if no process is building that id.
