@@ -20,10 +20,7 @@ impl hit_lang::Loader for FsLoader {
     fn read(&self, path: &Path) -> Result<String, String> {
         use std::io::Read;
         let fail = |why: String| format!("cannot read {}: {why}", path.display());
-        // Opening a FIFO waits for a writer: look first, and open without waiting.
-        if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) && path.exists() {
-            return Err(fail("not a regular file".into()));
-        }
+        // Opening a FIFO would wait for a writer: open without waiting, then look.
         let file = {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
@@ -42,14 +39,16 @@ impl hit_lang::Loader for FsLoader {
                 meta.len()
             )));
         }
-        let mut text = String::new();
+        // Room for the whole file and one byte more, so one read fills it and the next
+        // sees the end (the limit still holds if the file grows meanwhile).
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
         file.take(MAX_READ_BYTES + 1)
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|error| fail(error.to_string()))?;
-        if text.len() as u64 > MAX_READ_BYTES {
+        if bytes.len() as u64 > MAX_READ_BYTES {
             return Err(fail(format!("more than {MAX_READ_BYTES} bytes")));
         }
-        Ok(text)
+        String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))
     }
 
     fn read_within(&self, path: &Path, root: &Path) -> Result<String, String> {

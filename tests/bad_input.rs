@@ -427,3 +427,46 @@ fn a_host_file_only_some_users_may_read_is_not_fingerprinted() {
     let stderr = env.build_fails(&profile);
     assert!(stderr.contains("world-readable build.json"), "{stderr}");
 }
+
+#[test]
+fn scripts_that_take_too_much_memory_or_time_are_stopped_with_their_file() {
+    let env = Env::new();
+    // Map keys were not counted by Rhai's size limits: 100,000 keys of 512 KiB each.
+    let keys = env.path("keys.rhai");
+    std::fs::write(
+        &keys,
+        "let s = \"x\";\nfor i in 0..19 { s += s; }\nlet m = #{};\n\
+         for i in 0..100000 { m[s + i] = 1; }\nprofile(#{ packages: [] })\n",
+    )
+    .unwrap();
+    let stderr = env.build_fails(&keys);
+    assert!(
+        stderr.contains("keys.rhai:4") && stderr.contains("more than 512 MiB of memory"),
+        "{stderr}"
+    );
+    // Few operations, each O(n): the operation budget alone allowed hours.
+    let cpu = env.path("cpu.rhai");
+    std::fs::write(
+        &cpu,
+        "let a = [];\nfor i in 0..99000 { a.push(i); }\n\
+         for i in 0..1000000 { let b = a; b.sort(); }\nprofile(#{ packages: [] })\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let stderr = env.build_fails(&cpu);
+    assert!(
+        stderr.contains("cpu.rhai:3") && stderr.contains("longer than 10 s"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // Parameters nested 8,000 deep overflowed the stack when converted.
+    let deep = env.path("deep.rhai");
+    std::fs::write(
+        &deep,
+        "let m = #{};\nfor i in 0..8000 { m = #{ a: m }; }\n\
+         profile(#{ packages: [], params: #{ deep: m } })\n",
+    )
+    .unwrap();
+    let stderr = env.build_fails(&deep);
+    assert!(stderr.contains("nest more than 32 deep"), "{stderr}");
+}

@@ -26,6 +26,68 @@ pub const STDLIB: &[(&str, &str)] =
 /// Operations a single script may run before it is stopped.
 pub const MAX_OPERATIONS: u64 = 5_000_000;
 
+/// Wall time a single script may run: some built-ins are O(n) in one operation, so the
+/// operation budget alone allows minutes of CPU.
+pub const MAX_SECONDS: u64 = 10;
+
+/// Memory one evaluation may take (growth of the process's memory while it runs), when the
+/// program told the language how to measure it ([`set_memory_probe`]).
+pub const MAX_MEMORY_BYTES: usize = 512 << 20;
+
+/// How often (in operations) the time budget is checked (a clock read), and the memory
+/// budget (the probe reads a file: a few microseconds).
+const CHECK_TIME_EVERY: u64 = 256;
+const CHECK_MEMORY_EVERY: u64 = 1024;
+
+/// How the program measures its memory: bytes in use now (the `hit` binary reads its
+/// resident size). Without a probe, memory is not limited (only sizes are).
+static MEMORY_PROBE: std::sync::OnceLock<fn() -> usize> = std::sync::OnceLock::new();
+
+/// Tells the evaluator how to measure memory (once per process).
+pub fn set_memory_probe(probe: fn() -> usize) {
+    let _ = MEMORY_PROBE.set(probe);
+}
+
+thread_local! {
+    /// The running evaluation's deadline, and its memory at the first check (taken then,
+    /// not at the start: most recipes never get that far, and the probe reads a file).
+    static BUDGET: std::cell::Cell<Option<(std::time::Instant, Option<usize>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Whether the running evaluation is over budget, and which.
+fn over_budget(operations: u64) -> Option<Dynamic> {
+    // Counted from 0 in each evaluation: a short recipe is never checked at all.
+    if operations == 0 || !operations.is_multiple_of(CHECK_TIME_EVERY) {
+        return None;
+    }
+    let (deadline, memory_at_first_check) = BUDGET.get()?;
+    if std::time::Instant::now() > deadline {
+        return Some(
+            format!("the script ran longer than {MAX_SECONDS} s (an endless computation?) and was stopped")
+                .into(),
+        );
+    }
+    if !operations.is_multiple_of(CHECK_MEMORY_EVERY) {
+        return None;
+    }
+    let memory = MEMORY_PROBE.get().map(|probe| probe())?;
+    let Some(at_first_check) = memory_at_first_check else {
+        BUDGET.set(Some((deadline, Some(memory))));
+        return None;
+    };
+    if memory.saturating_sub(at_first_check) > MAX_MEMORY_BYTES {
+        return Some(
+            format!(
+                "the script took more than {} MiB of memory and was stopped",
+                MAX_MEMORY_BYTES >> 20
+            )
+            .into(),
+        );
+    }
+    None
+}
+
 /// Evaluates recipes and profiles. Build one and reuse it: compiling the stdlib is the
 /// expensive part.
 pub struct Evaluator {
@@ -68,6 +130,7 @@ impl Evaluator {
         engine.set_max_array_size(100_000);
         engine.set_max_map_size(10_000);
         engine.set_strict_variables(true);
+        engine.on_progress(over_budget);
         engine.on_print(|text| tracing::info!(target: "hit::script", "{text}"));
         engine.on_debug(|text, source, position| tracing::debug!(target: "hit::script", "{source:?} {position}: {text}"));
 
@@ -178,9 +241,14 @@ impl Evaluator {
                     format!("syntax error: {}", error.err_type()),
                 )
             })?;
-        self.engine
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(MAX_SECONDS);
+        BUDGET.set(Some((deadline, None)));
+        let result = self
+            .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-            .map_err(|error| script_error(file, source, &error))
+            .map_err(|error| script_error(file, source, &error));
+        BUDGET.set(None);
+        result
     }
 
     /// Evaluates a recipe with the parameters it should see. The script must end with
@@ -249,6 +317,7 @@ fn script_error(file: &Path, source: &str, error: &EvalAltResult) -> LangError {
         EvalAltResult::ErrorStackOverflow(_) => {
             "the script recursed too deeply and was stopped".to_owned()
         }
+        EvalAltResult::ErrorTerminated(why, _) => why.to_string(),
         other => innermost_message(other),
     };
     LangError::at(file, source, error.position(), message)

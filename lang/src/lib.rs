@@ -20,7 +20,7 @@ mod recipe;
 pub mod stages;
 mod value;
 
-pub use engine::Evaluator;
+pub use engine::{Evaluator, MAX_MEMORY_BYTES, MAX_SECONDS, set_memory_probe};
 pub use error::LangError;
 pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, plan};
 pub use profile::{PackageSettings, Profile, ProfileDecl};

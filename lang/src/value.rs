@@ -165,8 +165,22 @@ pub(crate) fn strings(value: &Dynamic, path: &str) -> Result<Vec<String>, LangEr
         .collect()
 }
 
+/// How deeply lists and maps may nest in a value that leaves a script (parameters): enough
+/// for any real use, few enough that converting (recursively) cannot overflow the stack.
+pub const MAX_VALUE_DEPTH: usize = 32;
+
 /// A script value as JSON (for parameters, which reach recipes and specs).
 pub(crate) fn to_json(value: &Dynamic, path: &str) -> Result<serde_json::Value, LangError> {
+    to_json_at(value, path, 0)
+}
+
+fn to_json_at(value: &Dynamic, path: &str, depth: usize) -> Result<serde_json::Value, LangError> {
+    if depth > MAX_VALUE_DEPTH && (value.is_array() || value.is_map()) {
+        let shown: String = path.chars().take(80).collect();
+        return Err(err(format!(
+            "`{shown}...`: lists and maps nest more than {MAX_VALUE_DEPTH} deep"
+        )));
+    }
     if value.is_unit() {
         Ok(serde_json::Value::Null)
     } else if let Ok(flag) = value.as_bool() {
@@ -183,13 +197,16 @@ pub(crate) fn to_json(value: &Dynamic, path: &str) -> Result<serde_json::Value, 
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| to_json(item, &format!("{path}[{i}]")))
+            .map(|(i, item)| to_json_at(item, &format!("{path}[{i}]"), depth + 1))
             .collect()
     } else if value.is_map() {
         let fields = Fields::new(value, path)?;
         let mut out = serde_json::Map::new();
         for (key, item) in &fields.map {
-            out.insert(key.to_string(), to_json(item, &fields.field(key))?);
+            out.insert(
+                key.to_string(),
+                to_json_at(item, &fields.field(key), depth + 1)?,
+            );
         }
         Ok(serde_json::Value::Object(out))
     } else {
