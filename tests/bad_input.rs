@@ -470,3 +470,95 @@ fn scripts_that_take_too_much_memory_or_time_are_stopped_with_their_file() {
     let stderr = env.build_fails(&deep);
     assert!(stderr.contains("nest more than 32 deep"), "{stderr}");
 }
+
+#[test]
+fn a_full_disk_while_unpacking_is_not_called_a_corrupt_archive() {
+    let env = Env::new();
+    let archive = env.path("big.tar.gz");
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(
+        &archive,
+        common::gzip(&common::raw_tar(&[
+            common::RawMember::dir("big-1.0/"),
+            common::RawMember::file("big-1.0/data", &data),
+        ])),
+    )
+    .unwrap();
+    let key = common::stdout_of(&env.hit().arg("fetch").arg(&archive).output().unwrap())
+        .trim()
+        .to_owned();
+    // A file-size quota (RLIMIT_FSIZE) of about 100 KB, with SIGXFSZ ignored so that the
+    // write fails with EFBIG, as a full disk or a quota fails it with ENOSPC or EDQUOT.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 200 && exec {} unpack {key} {}",
+            assert_cmd::cargo::cargo_bin("hit").display(),
+            env.path("out").display()
+        ))
+        .env("HIT_HOME", env.home())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        !stderr.contains("corrupt") && stderr.contains("unpacking into") && stderr.contains("data"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_build_dir_on_another_file_system_is_refused_before_building() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let other = tempfile::tempdir_in("/dev/shm").unwrap();
+    let device = |path: &std::path::Path| std::fs::metadata(path).unwrap().dev();
+    if device(other.path()) == device(env.dir.path()) {
+        eprintln!("skipped: /dev/shm is on the same file system as the temp dir");
+        return;
+    }
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(
+        env.home().join("config.yaml"),
+        format!("build_dir: {}\n", other.path().join("tmp").display()),
+    )
+    .unwrap();
+    let marker = env.path("ran");
+    let spec = env.spec(
+        "x.json",
+        &common::shell_spec("x", &format!("touch {}", marker.display())),
+    );
+    let output = env.hit().arg("build").arg(&spec).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("on another file system than the store") && stderr.contains("build_dir"),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "the build ran before the check");
+}
+
+#[test]
+fn a_home_with_a_space_is_warned_about_when_it_is_made() {
+    let env = Env::new();
+    let home = env.path("my home");
+    let output = env
+        .hit()
+        .env("HIT_HOME", &home)
+        .arg("init-home")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        stderr_of(&output).contains("has a space in its path"),
+        "{}",
+        stderr_of(&output)
+    );
+    // Once, not on every command.
+    let output = env.hit().env("HIT_HOME", &home).arg("gc").output().unwrap();
+    assert!(
+        !stderr_of(&output).contains("space"),
+        "{}",
+        stderr_of(&output)
+    );
+}

@@ -746,3 +746,46 @@ fn a_build_that_replaces_its_artifact_dir_fails_and_leaves_nothing_in_the_store(
     let output = env.hit().arg("verify").output().unwrap();
     assert!(output.status.success(), "{}", stdout_of(&output));
 }
+
+#[test]
+fn a_build_past_build_timeout_is_stopped_and_fails() {
+    let env = Env::new();
+    env.hit().arg("init-home").assert().success();
+    let config = env.home().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}build_timeout: 1\n")).unwrap();
+    let spec = env.spec("slow.json", &shell_spec("slow", "sleep 4713"));
+    let started = std::time::Instant::now();
+    let output = env.hit().arg("build").arg(&spec).output().unwrap();
+    assert!(!output.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("longer than build_timeout in config.yaml"),
+        "{stderr}"
+    );
+    assert_eq!(processes_running(&["sleep", "4713"]), 0);
+}
+
+#[test]
+fn a_download_past_download_max_bytes_is_refused() {
+    let env = Env::new();
+    env.hit().arg("init-home").assert().success();
+    let config = env.home().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}download_max_bytes: 1000\n")).unwrap();
+    let file = env.path("big.bin");
+    std::fs::write(&file, vec![7u8; 5000]).unwrap();
+    let output = env
+        .hit()
+        .arg("fetch")
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("more than 1000 bytes (download_max_bytes in config.yaml)"),
+        "{}",
+        stderr_of(&output)
+    );
+}

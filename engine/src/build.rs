@@ -139,6 +139,7 @@ pub struct Builder<'a> {
     sources: &'a SourceCache,
     host_env: BTreeMap<String, String>,
     jobserver: Option<Arc<Jobserver>>,
+    timeout: Option<std::time::Duration>,
 }
 
 struct Forward<'a> {
@@ -168,10 +169,17 @@ impl<'a> Builder<'a> {
             sources,
             host_env,
             jobserver: None,
+            timeout: None,
         }
     }
 
     /// Gives every build's commands this jobserver (see [`JobRunner::with_jobserver`]).
+    /// Stops a build that runs longer than `timeout` (`build_timeout` in config.yaml).
+    pub fn with_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     pub fn with_jobserver(mut self, jobserver: Arc<Jobserver>) -> Self {
         self.jobserver = Some(jobserver);
         self
@@ -264,7 +272,8 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|(_, path)| self.store.fingerprint(path))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut result = self.run(spec, &staging, &mut log, vars);
+        let deadline = self.timeout.map(|timeout| started + timeout);
+        let mut result = self.run(spec, &staging, &mut log, vars, deadline);
         for ((import, path), before) in imports.iter().zip(before) {
             if self.store.fingerprint(path).ok() != Some(before) {
                 // It no longer is what its id says: out of the store, to be built again.
@@ -322,6 +331,7 @@ impl<'a> Builder<'a> {
         staging: &crate::store::Staging,
         log: &mut BuildLog<'_>,
         vars: BTreeMap<String, String>,
+        deadline: Option<Instant>,
     ) -> Result<(), String> {
         for source in spec.sources() {
             let target = staging.build_dir.join(&source.target);
@@ -347,6 +357,7 @@ impl<'a> Builder<'a> {
         };
         JobRunner::new(log, staging.inputs_dir.clone())
             .with_jobserver(self.jobserver.as_deref())
+            .with_deadline(deadline)
             .run(spec.commands(), &mut env)
             .map_err(|error| error.to_string())?;
         self.store

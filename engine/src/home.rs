@@ -58,6 +58,12 @@ pub struct Config {
     /// When builds are written out to disk (see the store's "Durability").
     #[serde(default)]
     pub sync: SyncPolicy,
+    /// The most bytes one download may have (default 32 GiB).
+    #[serde(default)]
+    pub download_max_bytes: Option<u64>,
+    /// Seconds one build may run before it is stopped and fails (default: no limit).
+    #[serde(default)]
+    pub build_timeout: Option<u64>,
 }
 
 /// When hit makes what it built durable against a power loss (`sync` in config.yaml).
@@ -102,6 +108,8 @@ impl Default for Config {
             unpack_max_bytes: None,
             download_idle_timeout: None,
             sync: SyncPolicy::Link,
+            download_max_bytes: None,
+            build_timeout: None,
         }
     }
 }
@@ -134,6 +142,11 @@ env_whitelist:
 
 # Seconds a download may go without data before hit tries the next mirror or URL.
 # download_idle_timeout: 60
+# The most bytes one download may have (32 GiB).
+# download_max_bytes: 34359738368
+
+# Seconds one build may run before hit stops it and it fails (no limit unless set).
+# build_timeout: 86400
 
 # When builds are written out to disk, against power loss: link (before a profile link
 # moves to a new profile, once), artifact (also each artifact as it is committed; slower),
@@ -222,6 +235,14 @@ impl Home {
                     message: format!("env_whitelist: {variable:?} is not a variable name"),
                 });
             }
+        }
+        if config.build_timeout == Some(0) {
+            return Err(HomeError::Config {
+                path,
+                message: "build_timeout: 0 would fail every build; give seconds (1 or more), \
+                          or leave it out for no limit"
+                    .into(),
+            });
         }
         if config.download_idle_timeout == Some(0) {
             return Err(HomeError::Config {

@@ -74,7 +74,13 @@ fn builder<'a>(
     jobs: usize,
 ) -> Result<Builder<'a>> {
     let jobserver = schedule::jobserver(jobs).context("cannot create the make jobserver")?;
-    Ok(Builder::new(store, sources, &home.config().env_whitelist).with_jobserver(jobserver))
+    Ok(Builder::new(store, sources, &home.config().env_whitelist)
+        .with_jobserver(jobserver)
+        .with_timeout(
+            home.config()
+                .build_timeout
+                .map(std::time::Duration::from_secs),
+        ))
 }
 
 /// Whether every artifact a built profile links (its recorded closure) is in the store: a
@@ -94,6 +100,7 @@ fn closure_present(store: &Store, profile: &Path) -> Result<bool> {
 fn build_spec(home: &Home, spec_path: &Path, options: &BuildOptions) -> Result<ExitCode> {
     let spec = read_spec(spec_path)?;
     let store = Store::for_home(home);
+    store.check_build_dir()?;
     let _session = store.session()?;
     let _pool = DrainPool(&store);
     let sources = SourceCache::for_home(home);
@@ -147,6 +154,7 @@ fn build_profile(
 ) -> Result<ExitCode> {
     let jobs = jobs(options);
     let store = Store::for_home(home);
+    store.check_build_dir()?;
     // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
     let _session = store.session()?;
     let _pool = DrainPool(&store);

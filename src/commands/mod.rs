@@ -17,6 +17,17 @@ use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let home_dir = home_dir(cli.home)?;
+    // Said once, when the home is made: artifacts live under it, and many build systems
+    // (libtool, configure scripts, Makefiles) break on a prefix with a space.
+    if home_dir.to_string_lossy().contains(char::is_whitespace)
+        && !home_dir.join(hit_engine::home::CONFIG_FILE).exists()
+    {
+        eprintln!(
+            "warning: the hit home {} has a space in its path; many packages fail to build \
+             under such a prefix (libtool, configure scripts): prefer a HIT_HOME without spaces",
+            home_dir.display()
+        );
+    }
     let home = || Home::open(&home_dir);
     match cli.command {
         Command::InitHome => store::init_home(&home_dir),

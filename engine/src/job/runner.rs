@@ -56,6 +56,10 @@ pub enum JobError {
         dir: PathBuf,
         reason: String,
     },
+    #[error(
+        "{step}: `{command}` was stopped: the build ran longer than build_timeout in config.yaml"
+    )]
+    TimedOut { step: String, command: String },
     #[error("{step}: {what}: {source}")]
     Io {
         step: String,
@@ -78,6 +82,7 @@ pub struct JobRunner<'l, 'a> {
     scratch: PathBuf,
     inputs_written: usize,
     jobserver: Option<&'l crate::jobserver::Jobserver>,
+    deadline: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for JobRunner<'_, '_> {
@@ -95,6 +100,7 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             scratch,
             inputs_written: 0,
             jobserver: None,
+            deadline: None,
         }
     }
 
@@ -103,6 +109,13 @@ impl<'l, 'a> JobRunner<'l, 'a> {
     /// build set.
     pub fn with_jobserver(mut self, jobserver: Option<&'l crate::jobserver::Jobserver>) -> Self {
         self.jobserver = jobserver;
+        self
+    }
+
+    /// Stops the commands (their process group) once `deadline` passes; the build then
+    /// fails with [`JobError::TimedOut`].
+    pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -304,7 +317,35 @@ impl<'l, 'a> JobRunner<'l, 'a> {
         let mut stdout = child.stdout.take();
         let log = &mut *self.log;
         let build_dir = vars.get("BUILD").map(PathBuf::from);
+        if self
+            .deadline
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+        {
+            super::groups::end(child.id());
+            let _ = child.wait();
+            return Err(JobError::TimedOut {
+                step: step.to_owned(),
+                command: command_line,
+            });
+        }
+        let deadline = self.deadline;
+        let leader = child.id();
+        let timed_out = std::sync::atomic::AtomicBool::new(false);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
         let (status, copied, read) = std::thread::scope(|scope| {
+            // Only with a deadline: a thread that kills the command's group when it passes.
+            if let Some(deadline) = deadline {
+                let timed_out = &timed_out;
+                scope.spawn(move || {
+                    let wait = deadline.saturating_duration_since(std::time::Instant::now());
+                    if finished.recv_timeout(wait)
+                        == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    {
+                        timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                        super::groups::end(leader);
+                    }
+                });
+            }
             let copier = log_pipe.map(|reader| scope.spawn(move || log.copy_from(reader)));
             let reader = stdout.as_mut().map(|out| {
                 scope.spawn(move || {
@@ -315,6 +356,7 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             // The command first, then what it left in its group: a process left behind
             // must not hold the pipes open (nor write into the next build).
             let status = child.wait();
+            drop(done);
             super::groups::end(child.id());
             let copied = copier.map_or(Ok(()), |copier| {
                 join_or_kill_holders(copier, build_dir.as_deref())
@@ -325,6 +367,12 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             (status, copied, read)
         });
         let status = status.map_err(io("waiting for the command"))?;
+        if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(JobError::TimedOut {
+                step: step.to_owned(),
+                command: command_line,
+            });
+        }
         copied.map_err(io("writing the log"))?;
         let captured = read.map_err(io("reading the command's output"))?;
         if !status.success() {

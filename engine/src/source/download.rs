@@ -64,7 +64,12 @@ pub(crate) struct Download {
 pub(crate) struct Downloader {
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
     idle_timeout: Duration,
+    max_bytes: u64,
 }
+
+/// The largest download by default (`download_max_bytes` in config.yaml): far above any
+/// source tarball, below what fills a disk by surprise.
+pub(crate) const DEFAULT_MAX_BYTES: u64 = 32 << 30;
 
 /// How long a download may wait for its next bytes by default.
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -80,7 +85,21 @@ impl Downloader {
         Self {
             client: OnceLock::new(),
             idle_timeout,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
+    }
+
+    /// Refuses downloads of more than `max_bytes`.
+    pub(crate) fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    fn too_big(&self) -> String {
+        format!(
+            "more than {} bytes (download_max_bytes in config.yaml)",
+            self.max_bytes
+        )
     }
 
     fn client(&self) -> Result<&reqwest::blocking::Client, String> {
@@ -121,6 +140,12 @@ impl Downloader {
                 if !status.is_success() {
                     return Err(format!("HTTP {status}"));
                 }
+                if response
+                    .content_length()
+                    .is_some_and(|length| length > self.max_bytes)
+                {
+                    return Err(self.too_big());
+                }
                 Box::new(response)
             }
             Location::File(path) => match std::fs::File::open(path) {
@@ -135,6 +160,7 @@ impl Downloader {
             .map_err(|error| format!("cannot create a temp file in {}: {error}", dir.display()))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
         loop {
             let n = match reader.read(&mut buffer) {
                 Ok(0) => break,
@@ -148,6 +174,10 @@ impl Downloader {
                 }
                 Err(error) => return Err(format!("reading failed: {error}")),
             };
+            total += n as u64;
+            if total > self.max_bytes {
+                return Err(self.too_big());
+            }
             hasher.update(&buffer[..n]);
             file.write_all(&buffer[..n])
                 .map_err(|error| format!("writing {} failed: {error}", file.path().display()))?;

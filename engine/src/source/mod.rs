@@ -112,9 +112,15 @@ impl SourceCache {
             members: config.unpack_max_members.unwrap_or(defaults.members),
             bytes: config.unpack_max_bytes.unwrap_or(defaults.bytes),
         });
-        if let Some(seconds) = config.download_idle_timeout {
-            cache.downloader = Downloader::new(std::time::Duration::from_secs(seconds));
-        }
+        let idle = config.download_idle_timeout.map_or(
+            download::DEFAULT_IDLE_TIMEOUT,
+            std::time::Duration::from_secs,
+        );
+        cache.downloader = Downloader::new(idle).with_max_bytes(
+            config
+                .download_max_bytes
+                .unwrap_or(download::DEFAULT_MAX_BYTES),
+        );
         cache
     }
 

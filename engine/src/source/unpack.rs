@@ -85,6 +85,28 @@ pub enum UnpackError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// Which side of a copy failed.
+enum CopyFailure {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// `io::copy`, telling a failed read (the archive) from a failed write (the disk).
+fn copy_member(from: &mut impl Read, to: &mut impl io::Write) -> Result<u64, CopyFailure> {
+    let mut buffer = [0u8; 8 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(CopyFailure::Read(error)),
+        };
+        to.write_all(&buffer[..n]).map_err(CopyFailure::Write)?;
+        total += n as u64;
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> UnpackError + '_ {
     move |source| UnpackError::Io {
         path: path.to_path_buf(),
@@ -496,8 +518,17 @@ impl Unpacker {
             .open(&path)
             .map_err(io_error(&path))?;
         let allowed = self.limits.bytes - self.bytes;
-        let written = io::copy(&mut contents.take(allowed.saturating_add(1)), &mut file)
-            .map_err(|error| UnpackError::Corrupt(format!("{}: {error}", member.name())))?;
+        let written = copy_member(&mut contents.take(allowed.saturating_add(1)), &mut file)
+            .map_err(|failure| match failure {
+                // A full disk or a quota is not the archive's fault.
+                CopyFailure::Write(source) => UnpackError::Io {
+                    path: path.clone(),
+                    source,
+                },
+                CopyFailure::Read(error) => {
+                    UnpackError::Corrupt(format!("{}: {error}", member.name()))
+                }
+            })?;
         if written > allowed {
             return Err(UnpackError::TooLarge {
                 limit: self.limits.bytes,

@@ -99,6 +99,10 @@ pub enum StoreError {
     Meta { path: PathBuf, message: String },
     #[error("the claim on {path} for {id} was lost (removed by hand?); build again")]
     ClaimLost { id: ArtifactId, path: PathBuf },
+    #[error(
+        "the build dir {build_dir} is on another file system than the store {store}: a build moves into the store by rename, so point build_dir in config.yaml at a directory beside the store"
+    )]
+    OtherFilesystem { build_dir: PathBuf, store: PathBuf },
     #[error("every path for {id} under {dir} is taken")]
     NoFreePath { id: ArtifactId, dir: PathBuf },
     #[error(
@@ -229,6 +233,24 @@ impl Store {
     /// Where builds happen (`tmp/`).
     pub fn build_dir(&self) -> &Path {
         &self.build_dir
+    }
+
+    /// Checks, before anything is built, that the build dir is on the store's file system
+    /// (a commit is a rename; otherwise the first build would fail at its very end).
+    pub fn check_build_dir(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let device = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|meta| meta.dev())
+                .map_err(io_error("cannot read", path))
+        };
+        if device(&self.build_dir)? != device(&self.dir)? {
+            return Err(StoreError::OtherFilesystem {
+                build_dir: self.build_dir.clone(),
+                store: self.dir.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The first file or directory inside an artifact that is writable, if any (the
