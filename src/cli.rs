@@ -120,6 +120,10 @@ pub enum Command {
         /// switch broken links to their newest intact generation, clear leftovers.
         #[arg(long)]
         repair: bool,
+        /// Also check every cached source against the hash in its name (repair removes a
+        /// corrupt one; the next build fetches it again).
+        #[arg(long)]
+        sources: bool,
     },
     /// Remove one artifact from the store.
     Purge {

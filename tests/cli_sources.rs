@@ -675,3 +675,56 @@ fn inline_files_are_checked_against_their_key() {
         .failure()
         .stderr(predicate::str::contains(format!("hash to files:{digest}")));
 }
+
+#[test]
+fn a_corrupt_cached_source_is_found_by_verify_and_fetched_again_by_a_build() {
+    let env = Env::new();
+    let server = HttpServer::serve(&mirror_dir());
+    let url = format!("{}/{LUA}", server.url);
+    let key = env.fetch_key(Path::new(&url));
+    let cached = env.home().join("src/sha256").join(&mirror_manifest()[LUA]);
+    // One byte changed on disk.
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[1000] ^= 0xff;
+    let mut perms = std::fs::metadata(&cached).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&cached, perms).unwrap();
+    std::fs::write(&cached, &bytes).unwrap();
+
+    let output = env.hit().args(["verify", "--sources"]).output().unwrap();
+    assert!(!output.status.success());
+    let said = stdout_of(&output);
+    assert!(
+        said.contains(&format!("broken: source {}", cached.display()))
+            && said.contains("1 corrupt sources"),
+        "{said}"
+    );
+    // A build (here: unpack) throws it away and fetches it again from the URL.
+    let recipe_dir = env.path("recipes");
+    std::fs::create_dir_all(&recipe_dir).unwrap();
+    std::fs::write(
+        recipe_dir.join("lua.rhai"),
+        format!(
+            "recipe(#{{ name: \"lua\", sources: [#{{ url: {url:?}, sha256: {:?} }}], \
+             stages: [stage(\"install\", \"cp Makefile $ARTIFACT/\")] }})",
+            mirror_manifest()[LUA]
+        ),
+    )
+    .unwrap();
+    let profile = env.path("p.rhai");
+    std::fs::write(
+        &profile,
+        format!(
+            "profile(#{{ package_dirs: [{:?}], packages: [\"lua\"] }})",
+            recipe_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = env.hit().arg("build").arg(&profile).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(common::sha256_hex(&cached), mirror_manifest()[LUA]);
+    let output = env.hit().args(["verify", "--sources"]).output().unwrap();
+    assert!(output.status.success(), "{}", stdout_of(&output));
+    assert!(key.starts_with("sha256:"));
+}

@@ -66,7 +66,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => store::unpack(&home()?, &key, &dir, strip, force),
         Command::Gc { dry_run, list, all } => store::gc(&home()?, dry_run, list, all),
         Command::Purge { id, force } => store::purge(&home()?, &id, force),
-        Command::Verify { repair } => store::verify(&home()?, repair),
+        Command::Verify { repair, sources } => store::verify(&home()?, repair, sources),
         Command::Generations { link, delete } => {
             links::generations(&home()?, link.as_deref(), delete.as_deref())
         }

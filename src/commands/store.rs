@@ -232,7 +232,7 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
+pub fn verify(home: &Home, repair: bool, sources: bool) -> Result<ExitCode> {
     let store = Store::for_home(home);
     let links = ProfileLinks::for_home(home);
     // Checking shares the lock with builds; repairing excludes them, like gc.
@@ -242,9 +242,23 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
         store.session()?
     };
     let report = hit_engine::verify::check(&store, &links)?;
+    let cache = SourceCache::for_home(home);
+    let corrupt = if sources { cache.check()? } else { Vec::new() };
     for problem in &report.problems {
         println!("broken: {problem}");
     }
+    for source in &corrupt {
+        println!(
+            "broken: source {}: its contents hash to {} (repair removes it; the next build fetches it again)",
+            source.path.display(),
+            source.actual
+        );
+    }
+    let sources_checked = if sources {
+        format!(", {} corrupt sources", corrupt.len())
+    } else {
+        String::new()
+    };
     for leftover in &report.leftovers {
         println!("leftover: {leftover}");
     }
@@ -252,7 +266,7 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
         println!("foreign: {}: not made by hit; left alone", path.display());
     }
     let summary = format!(
-        "checked {} artifacts and {} profile links: {} broken, {} leftovers",
+        "checked {} artifacts and {} profile links: {} broken, {} leftovers{sources_checked}",
         report.artifacts,
         report.links,
         report.problems.len(),
@@ -260,7 +274,7 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
     );
     if !repair {
         println!("{summary}");
-        if report.problems.is_empty() {
+        if report.problems.is_empty() && corrupt.is_empty() {
             if !report.leftovers.is_empty() {
                 println!(
                     "leftovers are harmless; `hit verify --repair` or `hit gc --all` clears them \
@@ -274,6 +288,9 @@ pub fn verify(home: &Home, repair: bool) -> Result<ExitCode> {
              artifacts (and leaves alone what hit cannot tell it made)"
         );
         return Ok(ExitCode::FAILURE);
+    }
+    for source in &corrupt {
+        cache.evict(&source.path)?;
     }
     let done = hit_engine::verify::repair(&store, &links, &report)?;
     println!(

@@ -360,16 +360,83 @@ impl SourceCache {
             archive => {
                 let path = self.path_of(archive).expect("archive keys have a path");
                 // Re-check the hash: the cache is only as good as its files (HashDist did too).
-                let bytes_hash = hash_file(&path)?;
-                if !digest_matches(archive, &bytes_hash) {
-                    return Err(SourceError::Corrupt {
-                        key: key.to_string(),
-                        path,
-                    });
+                // A corrupt file (a disk error, a hand) is thrown away and fetched again.
+                if !digest_matches(archive, &hash_file(&path)?) {
+                    tracing::warn!(
+                        "the cached file of {key} ({}) is corrupt; fetching it again",
+                        path.display()
+                    );
+                    self.evict(&path)?;
+                    self.fetch(key, url)?;
+                    if !digest_matches(archive, &hash_file(&path)?) {
+                        return Err(SourceError::Corrupt {
+                            key: key.to_string(),
+                            path,
+                        });
+                    }
                 }
                 unpack_archive(&path, target, strip, self.limits).map_err(SourceError::Unpack)
             }
         }
+    }
+}
+
+/// A file of the source cache whose contents do not match its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptSource {
+    pub path: PathBuf,
+    /// What its contents hash to, as a key.
+    pub actual: String,
+}
+
+impl SourceCache {
+    /// Checks every archive and pack in the cache against the hash in its name, on all
+    /// cores (`hit verify --sources`).
+    pub fn check(&self) -> Result<Vec<CorruptSource>, SourceError> {
+        let mut files = Vec::new();
+        for kind in ["sha256", "files"] {
+            let dir = self.root.join(kind);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_error(&dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if crate::ownership::is_source_entry(kind, &name) {
+                    files.push((kind, name, entry.path()));
+                }
+            }
+        }
+        files.sort();
+        let checked = crate::par::map(&files, |(kind, name, path)| -> Result<_, SourceError> {
+            let actual = match *kind {
+                "sha256" => SourceKey::Sha256(hex_lower(&hash_file(path)?)),
+                _ => {
+                    let bytes = std::fs::read(path).map_err(io_error(path))?;
+                    SourceKey::Files(pack_digest(&bytes))
+                }
+            };
+            let expected = format!("{kind}:{name}");
+            Ok((actual.to_string() != expected).then(|| CorruptSource {
+                path: path.clone(),
+                actual: actual.to_string(),
+            }))
+        });
+        checked.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    /// Removes a file from the cache (what a `b32/` link points at, and the link).
+    pub fn evict(&self, path: &Path) -> Result<(), SourceError> {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        for file in [&real, path] {
+            match std::fs::remove_file(file) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_error(file)(error));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
