@@ -210,3 +210,44 @@ fn an_edited_dependency_list_is_found() {
         "{said}"
     );
 }
+
+#[test]
+fn a_read_only_store_can_be_verified_and_listed() {
+    let env = Env::new();
+    let profile = env.fixture_profile(r#""greet""#);
+    env.build(&profile);
+    let hit = assert_cmd::cargo::cargo_bin("hit");
+    let home = env.home();
+    // The home mounted read-only in a mount namespace of our own (no root needed).
+    let read_only = |command: &str| {
+        std::process::Command::new("unshare")
+            .args(["-Urm", "sh", "-c"])
+            .arg(format!(
+                "mount --bind {home} {home} && mount -o remount,bind,ro {home} && {hit} {command}",
+                home = home.display(),
+                hit = hit.display()
+            ))
+            .env("HIT_HOME", &home)
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap()
+    };
+    let probe = read_only("--version");
+    if !probe.status.success() {
+        eprintln!(
+            "skipped: no user and mount namespaces here: {}",
+            stderr_of(&probe)
+        );
+        return;
+    }
+    for command in ["verify", "verify --sources", "gc --dry-run", "generations"] {
+        let output = read_only(command);
+        assert!(
+            output.status.success(),
+            "{command}: {}{}",
+            stdout_of(&output),
+            stderr_of(&output)
+        );
+    }
+    assert!(stdout_of(&read_only("verify")).contains("0 broken"));
+}

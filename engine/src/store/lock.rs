@@ -6,10 +6,11 @@ use std::fs::{File, TryLockError};
 use std::io;
 use std::path::Path;
 
-/// A held lock; released on drop.
+/// A held lock; released on drop. `None`: a shared lock on a store nobody can write to
+/// (see [`FileLock::acquire_shared`]).
 #[derive(Debug)]
 pub struct FileLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl FileLock {
@@ -25,14 +26,35 @@ impl FileLock {
     pub fn acquire(path: &Path) -> io::Result<Self> {
         let file = Self::open(path)?;
         file.lock()?;
-        Ok(Self { _file: file })
+        Ok(Self { _file: Some(file) })
     }
 
     /// Waits for a shared hold of the lock (many holders at once, none exclusive).
+    ///
+    /// Readers of a store they may not write to (a read-only mount, another user's store)
+    /// lock through a read-only descriptor, which `flock` allows; if even the lock file is
+    /// missing there, nobody writes to that store, and there is nothing to wait for.
     pub fn acquire_shared(path: &Path) -> io::Result<Self> {
-        let file = Self::open(path)?;
+        let file = match Self::open(path) {
+            Ok(file) => file,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                match File::open(path) {
+                    Ok(file) => file,
+                    Err(missing) if missing.kind() == io::ErrorKind::NotFound => {
+                        return Ok(Self { _file: None });
+                    }
+                    Err(_) => return Err(error),
+                }
+            }
+            Err(error) => return Err(error),
+        };
         file.lock_shared()?;
-        Ok(Self { _file: file })
+        Ok(Self { _file: Some(file) })
     }
 
     /// The processes that hold a lock on `path` now (from Linux's `/proc/locks`, matched
@@ -64,7 +86,7 @@ impl FileLock {
     pub fn try_acquire(path: &Path) -> io::Result<Option<Self>> {
         let file = Self::open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(Self { _file: file })),
+            Ok(()) => Ok(Some(Self { _file: Some(file) })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(error)) => Err(error),
         }
