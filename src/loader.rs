@@ -10,6 +10,9 @@ pub struct FsLoader;
 /// The most entries a host directory's fingerprint looks at.
 const MAX_FINGERPRINT_ENTRIES: usize = 100_000;
 
+/// The most bytes of file contents a host directory's fingerprint reads.
+const MAX_FINGERPRINT_BYTES: u64 = 256 << 20;
+
 /// The largest script, patch or inline file hit reads (they are evaluated, hashed and
 /// copied into every build spec that uses them).
 pub const MAX_READ_BYTES: u64 = 8 << 20;
@@ -70,7 +73,9 @@ impl hit_lang::Loader for FsLoader {
     }
 
     /// A file: the sha256 of its contents. A directory: the sha256 of its listing (paths,
-    /// kinds and sizes), recursively.
+    /// kinds and sizes) and of its files' contents and symlinks' targets, recursively, up
+    /// to [`MAX_FINGERPRINT_ENTRIES`] entries and [`MAX_FINGERPRINT_BYTES`] of contents (a
+    /// same-size change with its time put back changes it too).
     fn fingerprint(&self, path: &Path) -> Result<String, String> {
         let meta = std::fs::metadata(path).map_err(|error| error.to_string())?;
         let mut hasher = Sha256::new();
@@ -90,6 +95,7 @@ impl hit_lang::Loader for FsLoader {
         } else {
             let mut stack: Vec<PathBuf> = vec![path.to_path_buf()];
             let mut seen = 0;
+            let mut bytes_read = 0u64;
             while let Some(dir) = stack.pop() {
                 let mut entries: Vec<_> = std::fs::read_dir(&dir)
                     .map_err(|error| error.to_string())?
@@ -117,6 +123,21 @@ impl hit_lang::Loader for FsLoader {
                     ));
                     if kind.is_dir() {
                         stack.push(entry.path());
+                    } else if kind.is_symlink() {
+                        let target =
+                            std::fs::read_link(entry.path()).map_err(|error| error.to_string())?;
+                        hasher.update(target.as_os_str().as_encoded_bytes());
+                    } else if kind.is_file() {
+                        bytes_read += size;
+                        if bytes_read > MAX_FINGERPRINT_BYTES {
+                            return Err(format!(
+                                "holds more than {} MiB of files; point at something smaller",
+                                MAX_FINGERPRINT_BYTES >> 20
+                            ));
+                        }
+                        let contents = std::fs::read(entry.path())
+                            .map_err(|error| format!("{}: {error}", entry.path().display()))?;
+                        hasher.update(Sha256::digest(&contents));
                     }
                 }
             }

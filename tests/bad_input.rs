@@ -562,3 +562,81 @@ fn a_home_with_a_space_is_warned_about_when_it_is_made() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn a_same_size_rewrite_of_an_import_with_its_time_put_back_is_caught() {
+    let env = Env::new();
+    let profile = env.stack(
+        &[
+            (
+                "base",
+                &shell_recipe(
+                    "base",
+                    "",
+                    &["mkdir -p $ARTIFACT/lib", "echo good > $ARTIFACT/lib/data"],
+                ),
+            ),
+            (
+                "sneak",
+                &shell_recipe(
+                    "sneak",
+                    "\"base\"",
+                    &[
+                        "touch -r $BASE_DIR/lib/data when",
+                        "echo evil > $BASE_DIR/lib/data",
+                        "touch -r when $BASE_DIR/lib/data",
+                        "mkdir -p $ARTIFACT",
+                    ],
+                ),
+            ),
+        ],
+        &["sneak"],
+    );
+    let stderr = env.build_fails(&profile);
+    assert!(
+        stderr.contains("Permission denied") || stderr.contains("the build changed files of base/"),
+        "{stderr}"
+    );
+    env.assert_consistent();
+    for entry in std::fs::read_dir(env.home().join("bld/base")).unwrap() {
+        let data = std::fs::read_to_string(entry.unwrap().path().join("lib/data")).unwrap();
+        assert_eq!(data, "good\n");
+    }
+}
+
+#[test]
+fn a_host_directory_is_fingerprinted_by_its_contents() {
+    let env = Env::new();
+    let dir = env.path("host-lib");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("libx.so"), "version one\n").unwrap();
+    let recipe = format!(
+        "recipe(#{{ name: \"host-x\", host: #{{ \"lib/x\": {:?} }} }})",
+        dir.display().to_string()
+    );
+    let profile = env.stack(&[("host-x", &recipe)], &["host-x"]);
+    let id = || {
+        let output = env
+            .hit()
+            .args(["hash", "host-x", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        stdout_of(&output)
+    };
+    let before = id();
+    // Same size, time put back: only the contents tell.
+    let when = std::fs::metadata(dir.join("libx.so"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::write(dir.join("libx.so"), "version two\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("libx.so"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    assert_ne!(before, id());
+}

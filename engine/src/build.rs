@@ -18,7 +18,7 @@
 //! | whitelisted | host variables named in `env_whitelist` (config) |
 //!
 //! A build must not change its imports: hit fingerprints each import's files (names,
-//! sizes, times) before and after the commands, and a build that changed one fails, and the
+//! modes, sizes, times and contents) before and after the commands, and a build that changed one fails, and the
 //! changed import leaves the store (it no longer matches its id). Read-only bits stop such
 //! writes for ordinary users; this catches them for root too.
 //!

@@ -47,9 +47,11 @@ pub(crate) fn find_writable(root: &Path) -> io::Result<Option<std::path::PathBuf
     Ok(None)
 }
 
-/// A fingerprint of a tree's entries: paths, kinds, sizes and modification times (not the
-/// contents), so a write, a new file or a deleted one changes it. Order-independent.
+/// A fingerprint of a tree: every entry's path, kind, mode, size and modification time,
+/// and the contents of files (sha256) and symlinks, so any write shows, also one that keeps
+/// the size and puts the time back (`touch -r`). Order-independent.
 pub(crate) fn tree_fingerprint(root: &Path) -> io::Result<u64> {
+    use sha2::Digest;
     use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
     let mut total = 0u64;
@@ -59,6 +61,20 @@ pub(crate) fn tree_fingerprint(root: &Path) -> io::Result<u64> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         path.strip_prefix(root).unwrap_or(&path).hash(&mut hasher);
         (meta.mode(), meta.size(), meta.mtime(), meta.mtime_nsec()).hash(&mut hasher);
+        if meta.is_file() {
+            let mut contents = sha2::Sha256::new();
+            let mut file = fs::File::open(&path)?;
+            let mut buffer = [0u8; 64 * 1024];
+            loop {
+                match file.read(&mut buffer)? {
+                    0 => break,
+                    n => contents.update(&buffer[..n]),
+                }
+            }
+            contents.finalize().as_slice().hash(&mut hasher);
+        } else if meta.file_type().is_symlink() {
+            fs::read_link(&path)?.hash(&mut hasher);
+        }
         total = total.wrapping_add(hasher.finish());
         if meta.is_dir() {
             for entry in fs::read_dir(&path)? {

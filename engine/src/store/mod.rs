@@ -272,7 +272,7 @@ impl Store {
         fs::make_read_only(artifact, true).map_err(io_error("cannot make read-only", artifact))
     }
 
-    /// A fingerprint of an artifact's files (names, sizes, times): builds compare their
+    /// A fingerprint of an artifact's files (names, modes, sizes, times, contents): builds compare their
     /// imports' before and after, to catch a build that wrote into another artifact.
     pub fn fingerprint(&self, artifact: &Path) -> Result<u64, StoreError> {
         fs::tree_fingerprint(artifact).map_err(io_error("cannot read", artifact))
