@@ -90,7 +90,7 @@ fn closure_present(store: &Store, profile: &Path) -> Result<bool> {
         return Ok(false);
     };
     for id in &meta.dependencies {
-        if store.resolve(id)?.is_none() {
+        if !store.is_present(id)? {
             return Ok(false);
         }
     }
