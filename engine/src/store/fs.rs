@@ -144,6 +144,15 @@ pub(crate) fn remove_children(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes one directory writable for its owner (so its entries can be removed).
+pub(crate) fn make_writable(dir: &Path) -> io::Result<()> {
+    let mode = fs::symlink_metadata(dir)?.permissions().mode();
+    if mode & 0o700 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o700))?;
+    }
+    Ok(())
+}
+
 /// Deletes a tree even if it was made read-only.
 pub(crate) fn remove_tree(root: &Path) -> io::Result<()> {
     match fs::symlink_metadata(root) {

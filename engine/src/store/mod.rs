@@ -146,11 +146,17 @@ impl Trash {
     }
 
     /// Deletes what the trash holds, on all cores (unlinks in different directories run
-    /// in parallel in the kernel), then the trash itself.
+    /// in parallel in the kernel), then the trash itself. The work is split at the
+    /// artifacts' top-level entries, so one big artifact is spread over the cores too.
     pub(crate) fn empty(self) -> Result<(), StoreError> {
-        let entries: Vec<PathBuf> = (0..self.taken)
-            .map(|n| self.dir.join(n.to_string()))
-            .collect();
+        let mut entries = Vec::new();
+        for n in 0..self.taken {
+            let artifact = self.dir.join(n.to_string());
+            fs::make_writable(&artifact).map_err(io_error("cannot remove", &artifact))?;
+            for entry in std::fs::read_dir(&artifact).map_err(io_error("cannot read", &artifact))? {
+                entries.push(entry.map_err(io_error("cannot read", &artifact))?.path());
+            }
+        }
         crate::par::map(&entries, |path| {
             fs::remove_tree(path).map_err(io_error("cannot remove", path))
         })
