@@ -10,13 +10,29 @@ mod report;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// The stack of the thread that runs a command (see `main`).
+const COMMAND_STACK_BYTES: usize = 256 << 20;
+
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     forward_signals();
     hit_lang::set_memory_probe(resident_bytes);
     let cli = cli::Cli::parse();
     init_logging();
-    let code = match commands::run(cli) {
+    // Scripts can build values nested some 10,000 deep before Rhai's size limits stop
+    // them, and Rhai clones, measures and drops them recursively: the main thread's 8 MiB
+    // are not always enough. A thread with room (reserved, not used, until needed).
+    let run = std::thread::Builder::new()
+        .name("hit".into())
+        .stack_size(COMMAND_STACK_BYTES)
+        .spawn(move || commands::run(cli));
+    let result = match run {
+        Ok(thread) => thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(error) => Err(anyhow::anyhow!("cannot start: {error}")),
+    };
+    let code = match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", report::error_chain(&error));

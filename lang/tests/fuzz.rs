@@ -55,6 +55,12 @@ const PIECES: &[&str] = &[
     "`${x}`",
     "\"$ARTIFACT\"",
     "fn f(a) { a }",
+    "let x = #{};",
+    "for i in 0..9000 { x = #{ a: x }; }",
+    "for i in 0..9000 { x = [x]; }",
+    "params: x",
+    "Fn(\"f\").curry(x)",
+    "x[`${x}`] = 1;",
     "f(1)",
     "if x { 1 } else { 2 }",
     "throw \"boom\"",
@@ -140,5 +146,37 @@ proptest! {
     #[test]
     fn any_text_evaluates_or_fails_clearly(source in any::<String>()) {
         evaluate(&source);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Parameters nested to any depth Rhai allows, in maps and lists mixed: converting them
+    /// once overflowed the stack (SIGABRT) at 8,000 levels.
+    #[test]
+    fn deeply_nested_parameters_are_refused_not_a_crash(
+        depth in 0usize..6_000,
+        lists in any::<bool>(),
+    ) {
+        let wrap = if lists { "x = [x];" } else { "x = #{ a: x };" };
+        let source = format!(
+            "let x = 1;\nfor i in 0..{depth} {{ {wrap} }}\nprofile(#{{ packages: [], params: #{{ deep: x }} }})"
+        );
+        // On a stack as big as the one `hit` evaluates on (src/main.rs).
+        let result = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(move || {
+                Evaluator::new()
+                    .profile(Path::new("/p/deep.rhai"), &source, &serde_json::Map::new())
+                    .map_err(|error| error.to_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        if depth > 40 {
+            let message = result.err().unwrap_or_default();
+            prop_assert!(message.contains("deep.rhai"), "{}", message);
+        }
     }
 }
