@@ -146,15 +146,32 @@ impl Trash {
     }
 
     /// Deletes what the trash holds, on all cores (unlinks in different directories run
-    /// in parallel in the kernel), then the trash itself. The work is split at the
-    /// artifacts' top-level entries, so one big artifact is spread over the cores too.
+    /// in parallel in the kernel), then the trash itself. A small artifact is one piece of
+    /// work; a big one (many top-level entries) is split at those entries, so that one big
+    /// artifact is spread over the cores too.
     pub(crate) fn empty(self) -> Result<(), StoreError> {
+        const SPLIT_ABOVE: usize = 16;
+        let artifacts: Vec<PathBuf> = (0..self.taken)
+            .map(|n| self.dir.join(n.to_string()))
+            .collect();
+        // Small ones go at once; big ones return their entries.
+        let listed = crate::par::map(&artifacts, |artifact| -> Result<_, StoreError> {
+            fs::make_writable(artifact).map_err(io_error("cannot remove", artifact))?;
+            let entries: Vec<PathBuf> = std::fs::read_dir(artifact)
+                .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+                .map_err(io_error("cannot read", artifact))?;
+            if entries.len() > SPLIT_ABOVE {
+                return Ok(Some((artifact.clone(), entries)));
+            }
+            fs::remove_tree(artifact).map_err(io_error("cannot remove", artifact))?;
+            Ok(None)
+        });
+        let mut big = Vec::new();
         let mut entries = Vec::new();
-        for n in 0..self.taken {
-            let artifact = self.dir.join(n.to_string());
-            fs::make_writable(&artifact).map_err(io_error("cannot remove", &artifact))?;
-            for entry in std::fs::read_dir(&artifact).map_err(io_error("cannot read", &artifact))? {
-                entries.push(entry.map_err(io_error("cannot read", &artifact))?.path());
+        for listing in listed {
+            if let Some((artifact, its)) = listing? {
+                big.push(artifact);
+                entries.extend(its);
             }
         }
         crate::par::map(&entries, |path| {
@@ -162,7 +179,10 @@ impl Trash {
         })
         .into_iter()
         .collect::<Result<(), _>>()?;
-        fs::remove_tree(&self.dir).map_err(io_error("cannot remove", &self.dir))
+        for artifact in big {
+            std::fs::remove_dir(&artifact).map_err(io_error("cannot remove", &artifact))?;
+        }
+        std::fs::remove_dir(&self.dir).map_err(io_error("cannot remove", &self.dir))
     }
 }
 
