@@ -728,3 +728,25 @@ fn a_corrupt_cached_source_is_found_by_verify_and_fetched_again_by_a_build() {
     assert!(output.status.success(), "{}", stdout_of(&output));
     assert!(key.starts_with("sha256:"));
 }
+
+#[test]
+fn the_readme_profile_needs_no_mirror_for_a_source_without_a_url() {
+    // zlib's only public copy is a distribution's repack: its recipe has no URL, and hit
+    // ships the file in packages/sources/. A fresh home without mirrors unpacks it.
+    let env = Env::new();
+    let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/small.rhai");
+    let output = env
+        .hit()
+        .args(["bdir", "zlib"])
+        .arg(env.path("zlib"))
+        .arg("-p")
+        .arg(&small)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(env.path("zlib/zlib.h").exists());
+    let recipe =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/zlib.rhai"))
+            .unwrap();
+    assert!(!recipe.contains("url:"), "{recipe}");
+}

@@ -103,7 +103,7 @@ fn build_spec(home: &Home, spec_path: &Path, options: &BuildOptions) -> Result<E
     store.check_build_dir()?;
     let _session = store.session()?;
     let _pool = DrainPool(&store);
-    let sources = SourceCache::for_home(home);
+    let sources = super::source_cache(home);
     let builder = builder(home, &store, &sources, jobs(options))?;
     let progress = Progress::new(output(options), 0);
     let outcome = builder.build(&spec, &progress)?;
@@ -187,7 +187,7 @@ fn build_profile(
     }
     let recorder = plan_cache::Recorder::new(&FsLoader);
     let plan = load_plan_with(file, params, Some(jobs), &recorder)?;
-    let sources = SourceCache::for_home(home);
+    let sources = super::source_cache(home);
     let builder = builder(home, &store, &sources, jobs)?;
 
     let index: HashMap<&str, usize> = plan

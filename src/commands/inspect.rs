@@ -4,7 +4,6 @@ use super::{load_plan, package_of};
 use crate::cli::ProfileArg;
 use anyhow::{Context, Result, bail};
 use hit_engine::home::Home;
-use hit_engine::source::SourceCache;
 use hit_engine::spec::pretty_document;
 use hit_engine::store::Store;
 use std::fmt::Write;
@@ -108,7 +107,7 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, profile: &ProfileArg) -> Res
             hit_engine::job::quote(&[bins.join(":")])
         )?;
     }
-    let sources = SourceCache::for_home(home);
+    let sources = super::source_cache(home);
     for source in planned.spec.sources() {
         sources.prepare(source)?;
         sources.unpack(

@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, ProfileArg, ShowWhat};
 use crate::loader::FsLoader;
 use anyhow::{Context, Result, bail};
 use hit_engine::home::Home;
+use hit_engine::source::SourceCache;
 use hit_engine::spec::BuildSpec;
 use hit_lang::{Evaluator, Plan, PlanOptions, PlannedPackage};
 use std::io::Read;
@@ -121,6 +122,18 @@ fn target_spec(target: &str, profile: &ProfileArg) -> Result<BuildSpec> {
 }
 
 /// The package directory shipped with hit's sources, searched after a profile's own.
+/// The source cache of `home`, with hit's own small mirror (`packages/sources/`: the sources
+/// whose only public copy has no URL) tried after the configured ones.
+pub fn source_cache(home: &Home) -> SourceCache {
+    let cache = SourceCache::for_home(home);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/sources");
+    if shipped.is_dir() {
+        cache.with_last_mirror(shipped.display().to_string())
+    } else {
+        cache
+    }
+}
+
 fn default_package_dirs() -> Vec<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages");
     if repo.is_dir() {

@@ -5,7 +5,6 @@ use crate::cli::ResolveArgs;
 use anyhow::Result;
 use hit_engine::home::{Home, InitOutcome};
 use hit_engine::profile::links::ProfileLinks;
-use hit_engine::source::SourceCache;
 use hit_engine::spec::{ArtifactId, SourceKey, Strip};
 use hit_engine::store::Store;
 use std::path::Path;
@@ -44,7 +43,7 @@ pub fn resolve(home: &Home, args: &ResolveArgs) -> Result<ExitCode> {
 
 pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<ExitCode> {
     let key: Option<SourceKey> = key.map(str::parse).transpose()?;
-    let key = SourceCache::for_home(home).fetch_url(url, key.as_ref())?;
+    let key = super::source_cache(home).fetch_url(url, key.as_ref())?;
     println!("{key}");
     Ok(ExitCode::SUCCESS)
 }
@@ -74,7 +73,7 @@ pub fn unpack(
         (None, SourceKey::Git(_) | SourceKey::Files(_)) => Strip::Components(0),
         (None, _) => Strip::Common,
     };
-    SourceCache::for_home(home).unpack(&key, None, dir, strip)?;
+    super::source_cache(home).unpack(&key, None, dir, strip)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -242,7 +241,7 @@ pub fn verify(home: &Home, repair: bool, sources: bool) -> Result<ExitCode> {
         store.session()?
     };
     let report = hit_engine::verify::check(&store, &links)?;
-    let cache = SourceCache::for_home(home);
+    let cache = super::source_cache(home);
     let corrupt = if sources { cache.check()? } else { Vec::new() };
     for problem in &report.problems {
         println!("broken: {problem}");

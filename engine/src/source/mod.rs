@@ -124,6 +124,12 @@ impl SourceCache {
         cache
     }
 
+    /// Tries `mirror` after the configured ones (before a source's URL).
+    pub fn with_last_mirror(mut self, mirror: String) -> Self {
+        self.mirrors.push(mirror);
+        self
+    }
+
     /// How much one archive may unpack to.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
