@@ -334,7 +334,7 @@ impl<'a> Builder<'a> {
         deadline: Option<Instant>,
     ) -> Result<(), String> {
         for source in spec.sources() {
-            let target = staging.build_dir.join(&source.target);
+            let target = staging.build_dir.join(source.unpack_dir());
             let url = source.url.as_deref().unwrap_or("(cache or mirrors only)");
             log.line(&format!("+ fetch {} {url}", source.key))
                 .map_err(|e| e.to_string())?;
@@ -348,7 +348,12 @@ impl<'a> Builder<'a> {
             ))
             .map_err(|e| e.to_string())?;
             self.sources
-                .unpack(&source.key, source.url.as_deref(), &target, source.strip)
+                .unpack(
+                    &source.key,
+                    source.url.as_deref(),
+                    &target,
+                    source.strip_rule(),
+                )
                 .map_err(|error| format!("unpacking {}: {error}", source.key))?;
         }
         let mut env = Environment {

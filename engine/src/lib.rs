@@ -1,7 +1,7 @@
 //! hit-engine: everything in hit that is not the recipe language.
 //!
-//! - [`spec`]: build specs, canonical JSON and hashing, artifact ids (pure, no I/O).
-//! - [`shell`]: shell quoting (pure).
+//! - [`spec`]: build specs, canonical JSON and hashing, artifact ids: the `hit-spec` crate
+//!   (pure, no I/O), re-exported; [`shell`] is its shell quoting.
 //! - [`home`]: the store home (`~/.hit` or `$HIT_HOME`) and its `config.yaml`.
 //! - [`ownership`]: the marker files and names that prove what hit made, and so may delete.
 //! - [`source`]: the source cache: fetch (http/https, file, git, inline files), verify,
@@ -31,8 +31,8 @@ pub mod ownership;
 mod par;
 pub mod profile;
 pub mod schedule;
-pub mod shell;
 pub mod source;
-pub mod spec;
 pub mod store;
+pub use hit_spec as spec;
+pub use hit_spec::shell;
 pub mod verify;

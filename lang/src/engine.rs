@@ -113,7 +113,7 @@ fn runtime_error(message: String, position: Position) -> Box<EvalAltResult> {
 }
 
 fn quote(args: &[String]) -> String {
-    hit_engine::shell::quote_expanding(args)
+    hit_spec::shell::quote_expanding(args)
 }
 
 impl Evaluator {

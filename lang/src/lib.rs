@@ -6,7 +6,7 @@
 //! - [`stages`] holds the stage list model that recipes and profiles edit.
 //! - [`plan`] follows a profile's `extends`, finds and evaluates the recipes it needs,
 //!   orders them as a DAG (petgraph) and turns each into a
-//!   [`BuildSpec`](hit_engine::spec::BuildSpec): a [`Plan`].
+//!   [`BuildSpec`](hit_spec::BuildSpec): a [`Plan`].
 //!
 //! Every error is a [`LangError`] that points into the script: file, line, column, line.
 //! This crate reads files only through the [`Loader`] it is given, and uses only the pure

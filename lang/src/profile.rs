@@ -63,7 +63,7 @@ impl ProfileDecl {
             }
         }
         for (name, _) in &packages {
-            hit_engine::spec::PackageName::new(name)
+            hit_spec::PackageName::new(name)
                 .map_err(|error| err(format!("`packages`: {error}")))?;
         }
         let params = match fields.get("params") {

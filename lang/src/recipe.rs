@@ -71,8 +71,7 @@ impl Recipe {
         let fields = Fields::new(value, "recipe")?;
         fields.only(FIELDS)?;
         let name = fields.required_string("name")?;
-        hit_engine::spec::PackageName::new(&name)
-            .map_err(|error| err(format!("`name`: {error}")))?;
+        hit_spec::PackageName::new(&name).map_err(|error| err(format!("`name`: {error}")))?;
         let sources = fields
             .list("sources")?
             .iter()
@@ -82,14 +81,14 @@ impl Recipe {
         let check_names = |key: &str| -> Result<Vec<String>, LangError> {
             let names = fields.strings(key)?;
             for dep in &names {
-                hit_engine::spec::PackageName::new(dep)
+                hit_spec::PackageName::new(dep)
                     .map_err(|error| err(format!("`{key}`: {error}")))?;
             }
             Ok(names)
         };
         let env = fields.string_map("env")?;
         for variable in env.keys() {
-            if !hit_engine::spec::is_variable_name(variable) {
+            if !hit_spec::is_variable_name(variable) {
                 return Err(err(format!("`env`: {variable:?} is not a variable name")));
             }
         }

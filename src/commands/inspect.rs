@@ -113,8 +113,8 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, profile: &ProfileArg) -> Res
         sources.unpack(
             &source.key,
             source.url.as_deref(),
-            &dir.join(&source.target),
-            source.strip,
+            &dir.join(source.unpack_dir()),
+            source.strip_rule(),
         )?;
     }
     for sub in ["_artifact", "_home"] {

@@ -3,7 +3,7 @@
 use super::log::BuildLog;
 use super::substitute::{SubstituteError, substitute};
 use crate::shell::quote;
-use crate::spec::{Command, RunCommand};
+use crate::spec::{Command, EnvOp, RunCommand};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -154,28 +154,21 @@ impl<'l, 'a> JobRunner<'l, 'a> {
                 let mut scope = env.clone();
                 self.run_scope(inner, &mut scope, &format!("{step}.commands"))?;
             }
-            Command::Set { variable, value } => {
-                let value = subst(value, env)?;
-                self.trace(step, &format!("set {variable}={value}"))?;
-                env.vars.insert(variable.clone(), value);
-            }
-            Command::PrependPath { variable, value } => {
-                self.extend(env, variable, subst(value, env)?, ":", true, step)?
-            }
-            Command::AppendPath { variable, value } => {
-                self.extend(env, variable, subst(value, env)?, ":", false, step)?
-            }
-            Command::PrependFlag { variable, value } => {
-                self.extend(env, variable, subst(value, env)?, " ", true, step)?
-            }
-            Command::AppendFlag { variable, value } => {
-                self.extend(env, variable, subst(value, env)?, " ", false, step)?
-            }
-            // Skipped silently: a package with a thousand imports would log thousands of
-            // flags it did not get.
-            Command::IfExists { path, then } => {
-                if env.cwd.join(subst(path, env)?).exists() {
-                    self.run_command(then, env, step)?;
+            // A change whose path is missing is skipped silently: a package with a thousand
+            // imports would log thousands of flags it did not get.
+            Command::Env(change) => {
+                if let Some(path) = &change.if_exists
+                    && !env.cwd.join(subst(path, env)?).exists()
+                {
+                    return Ok(());
+                }
+                let value = subst(&change.value, env)?;
+                if change.op == EnvOp::Set {
+                    self.trace(step, &format!("set {}={value}", change.variable))?;
+                    env.vars.insert(change.variable.clone(), value);
+                } else {
+                    let (separator, prepend) = (change.op.separator(), change.op.prepends());
+                    self.extend(env, &change.variable, value, separator, prepend, step)?;
                 }
             }
             Command::Chdir(dir) => {

@@ -18,39 +18,70 @@
 
 use super::SpecError;
 use super::document::{Object, invalid, is_variable_name, kind, strings};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 /// One node of the command language.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run(RunCommand),
     Scope(Vec<Command>),
-    Set {
-        variable: String,
-        value: String,
-    },
-    PrependPath {
-        variable: String,
-        value: String,
-    },
-    AppendPath {
-        variable: String,
-        value: String,
-    },
-    PrependFlag {
-        variable: String,
-        value: String,
-    },
-    AppendFlag {
-        variable: String,
-        value: String,
-    },
+    Env(EnvChange),
     Chdir(String),
-    /// A setter that applies only if `path` exists.
-    IfExists {
-        path: String,
-        then: Box<Command>,
-    },
+}
+
+/// What a setter does to its variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvOp {
+    Set,
+    PrependPath,
+    AppendPath,
+    PrependFlag,
+    AppendFlag,
+}
+
+impl EnvOp {
+    const ALL: [EnvOp; 5] = [
+        EnvOp::Set,
+        EnvOp::PrependPath,
+        EnvOp::AppendPath,
+        EnvOp::PrependFlag,
+        EnvOp::AppendFlag,
+    ];
+
+    /// The node's key in the spec (`set`, `prepend_path`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Set => "set",
+            Self::PrependPath => "prepend_path",
+            Self::AppendPath => "append_path",
+            Self::PrependFlag => "prepend_flag",
+            Self::AppendFlag => "append_flag",
+        }
+    }
+
+    /// The separator of the list a non-`set` op extends.
+    pub fn separator(self) -> &'static str {
+        match self {
+            Self::PrependPath | Self::AppendPath => ":",
+            Self::Set | Self::PrependFlag | Self::AppendFlag => " ",
+        }
+    }
+
+    pub fn prepends(self) -> bool {
+        matches!(self, Self::PrependPath | Self::PrependFlag)
+    }
+}
+
+/// A setter node: `{"<op>": variable, "value" | "nohash_value": value, "if_exists"?: path}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvChange {
+    pub op: EnvOp,
+    pub variable: String,
+    pub value: String,
+    /// Whether the value is part of the id (`value`) or not (`nohash_value`).
+    pub hashed: bool,
+    /// Applies only if this path exists when it runs.
+    pub if_exists: Option<String>,
 }
 
 /// A program to run.
@@ -72,7 +103,53 @@ pub enum Input {
     Json(Value),
 }
 
+impl Command {
+    /// The node as a spec writes it; parsing it gives back an equal command.
+    pub fn to_document(&self) -> Value {
+        match self {
+            Self::Run(run) => {
+                let mut node = Map::new();
+                node.insert("cmd".into(), json!(run.argv));
+                if !run.inputs.is_empty() {
+                    let inputs: Vec<Value> = run.inputs.iter().map(Input::to_document).collect();
+                    node.insert("inputs".into(), Value::Array(inputs));
+                }
+                if let Some(variable) = &run.to_var {
+                    node.insert("to_var".into(), json!(variable));
+                }
+                Value::Object(node)
+            }
+            Self::Scope(inner) => {
+                json!({"commands": inner.iter().map(Command::to_document).collect::<Vec<_>>()})
+            }
+            Self::Env(change) => {
+                let mut node = Map::new();
+                node.insert(change.op.key().into(), json!(change.variable));
+                let value = if change.hashed {
+                    "value"
+                } else {
+                    "nohash_value"
+                };
+                node.insert(value.into(), json!(change.value));
+                if let Some(path) = &change.if_exists {
+                    node.insert("if_exists".into(), json!(path));
+                }
+                Value::Object(node)
+            }
+            Self::Chdir(dir) => json!({"chdir": dir}),
+        }
+    }
+}
+
 impl Input {
+    fn to_document(&self) -> Value {
+        match self {
+            Self::Text(lines) => json!({"text": lines}),
+            Self::String(text) => json!({"string": text}),
+            Self::Json(doc) => json!({"json": doc}),
+        }
+    }
+
     pub fn contents(&self) -> String {
         match self {
             Self::Text(lines) => lines.iter().map(|line| format!("{line}\n")).collect(),
@@ -168,9 +245,10 @@ fn parse_command(value: &Value, path: &str) -> Result<Command, SpecError> {
         }
         setter => {
             object.only(&[setter, "value", "if_exists"])?;
-            let name = variable(object.required_string(setter)?, &object.field_path(setter))?;
-            let value = match (object.string("value")?, object.string("nohash_value")?) {
-                (Some(value), None) | (None, Some(value)) => value.to_owned(),
+            let variable = variable(object.required_string(setter)?, &object.field_path(setter))?;
+            let (value, hashed) = match (object.string("value")?, object.string("nohash_value")?) {
+                (Some(value), None) => (value.to_owned(), true),
+                (None, Some(value)) => (value.to_owned(), false),
                 (Some(_), Some(_)) => {
                     return Err(invalid(
                         path,
@@ -184,35 +262,17 @@ fn parse_command(value: &Value, path: &str) -> Result<Command, SpecError> {
                     ));
                 }
             };
-            let command = match setter {
-                "set" => Command::Set {
-                    variable: name,
-                    value,
-                },
-                "prepend_path" => Command::PrependPath {
-                    variable: name,
-                    value,
-                },
-                "append_path" => Command::AppendPath {
-                    variable: name,
-                    value,
-                },
-                "prepend_flag" => Command::PrependFlag {
-                    variable: name,
-                    value,
-                },
-                _ => Command::AppendFlag {
-                    variable: name,
-                    value,
-                },
-            };
-            Ok(match object.string("if_exists")? {
-                Some(path) => Command::IfExists {
-                    path: path.to_owned(),
-                    then: Box::new(command),
-                },
-                None => command,
-            })
+            let op = EnvOp::ALL
+                .into_iter()
+                .find(|op| op.key() == setter)
+                .expect("NODE_KEYS lists the setters of EnvOp");
+            Ok(Command::Env(EnvChange {
+                op,
+                variable,
+                value,
+                hashed,
+                if_exists: object.string("if_exists")?.map(str::to_owned),
+            }))
         }
     }
 }

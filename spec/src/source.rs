@@ -9,7 +9,7 @@
 
 use super::SpecError;
 use super::document::{Object, invalid, kind, relative_path};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -114,14 +114,68 @@ pub struct SourceSpec {
     pub key: SourceKey,
     /// Where to get it when neither the cache nor a mirror has it.
     pub url: Option<String>,
-    /// Directory under `$BUILD` to unpack into (`.` by default).
-    pub target: PathBuf,
-    pub strip: Strip,
+    /// Directory under `$BUILD` to unpack into, if the spec names one (see [`Self::unpack_dir`]).
+    /// As written: parsing checks it is relative and has no `..`.
+    pub target: Option<String>,
+    /// Leading components to drop, if the spec says (see [`Self::strip_rule`]).
+    pub strip: Option<u32>,
     /// For `files:` keys: the files themselves, path -> contents.
     pub files: Option<BTreeMap<String, String>>,
 }
 
 impl SourceSpec {
+    /// A `files:` source: the files inline, keyed by the digest of their pack.
+    pub fn files(files: BTreeMap<String, String>, target: Option<String>) -> Self {
+        let digest = crate::pack::pack_digest(&crate::pack::pack(&files));
+        Self {
+            key: SourceKey::Files(digest),
+            url: None,
+            target,
+            strip: None,
+            files: Some(files),
+        }
+    }
+
+    /// Directory under `$BUILD` to unpack into (the build dir itself by default), with
+    /// `.` and empty components dropped. A target that does not parse (only a source built
+    /// by hand and never validated has one) unpacks into the build dir itself.
+    pub fn unpack_dir(&self) -> PathBuf {
+        self.target
+            .as_deref()
+            .and_then(|target| relative_path(target, "target").ok())
+            .unwrap_or_default()
+    }
+
+    /// How to strip leading components: as the spec says, else HashDist's rule for
+    /// archives (drop the shared directory) and nothing for git checkouts and file packs,
+    /// which have no wrapping directory.
+    pub fn strip_rule(&self) -> Strip {
+        match (self.strip, &self.key) {
+            (Some(count), _) => Strip::Components(count),
+            (None, SourceKey::Git(_) | SourceKey::Files(_)) => Strip::Components(0),
+            (None, SourceKey::Archive { .. } | SourceKey::Sha256(_)) => Strip::Common,
+        }
+    }
+
+    /// The entry as a spec writes it; parsing it gives back an equal source.
+    pub fn to_document(&self) -> Value {
+        let mut entry = Map::new();
+        entry.insert("key".into(), json!(self.key.to_string()));
+        if let Some(url) = &self.url {
+            entry.insert("url".into(), json!(url));
+        }
+        if let Some(target) = &self.target {
+            entry.insert("target".into(), json!(target));
+        }
+        if let Some(strip) = self.strip {
+            entry.insert("strip".into(), json!(strip));
+        }
+        if let Some(files) = &self.files {
+            entry.insert("files".into(), json!(files));
+        }
+        Value::Object(entry)
+    }
+
     pub(crate) fn parse(value: &Value, path: &str) -> Result<Self, SpecError> {
         let object = Object::new(value, path)?;
         object.only(&["key", "url", "target", "strip", "files"])?;
@@ -130,21 +184,14 @@ impl SourceSpec {
             .parse()
             .map_err(|error: KeyError| invalid(&object.field_path("key"), error.to_string()))?;
         let url = object.string("url")?.map(str::to_owned);
-        let target = relative_path(
-            object.string("target")?.unwrap_or("."),
-            &object.field_path("target"),
-        )?;
+        let target = object.string("target")?.map(str::to_owned);
+        if let Some(target) = &target {
+            relative_path(target, &object.field_path("target"))?;
+        }
         let strip = match object.get("strip") {
-            None => {
-                // git checkouts and file packs have no wrapping directory to strip.
-                if matches!(key, SourceKey::Git(_) | SourceKey::Files(_)) {
-                    Strip::Components(0)
-                } else {
-                    Strip::Common
-                }
-            }
+            None => None,
             Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 64) => {
-                Strip::Components(n.as_u64().expect("checked") as u32)
+                Some(n.as_u64().expect("checked") as u32)
             }
             Some(other) => {
                 return Err(invalid(

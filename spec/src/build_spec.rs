@@ -5,7 +5,7 @@ use super::canonical::{CanonicalError, hash_document};
 use super::command::{Command, parse_commands};
 use super::document::{Object, invalid, is_variable_name, kind};
 use super::source::SourceSpec;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// A build spec that does not parse or validate. Messages name the field (`$.build.import[0].id`).
 #[derive(Debug, thiserror::Error)]
@@ -28,18 +28,88 @@ pub struct Import {
     pub in_env: bool,
 }
 
+impl Import {
+    /// The entry as a spec writes it (`ref` always, `in_env` only when false).
+    pub fn to_document(&self) -> Value {
+        let mut entry = Map::new();
+        entry.insert("id".into(), json!(self.id.to_string()));
+        entry.insert("ref".into(), json!(self.reference));
+        if !self.in_env {
+            entry.insert("in_env".into(), json!(false));
+        }
+        Value::Object(entry)
+    }
+}
+
+/// The parts of a build spec, typed: what a recipe lowers to. [`BuildSpec::new`] writes
+/// them as a document and validates it, so a spec made from parts and one read from JSON
+/// are the same thing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecParts {
+    pub name: String,
+    pub version: Option<String>,
+    /// `nohash_description`: shown to users, never part of the id.
+    pub description: Option<String>,
+    pub sources: Vec<SourceSpec>,
+    pub imports: Vec<Import>,
+    pub commands: Vec<Command>,
+}
+
+impl SpecParts {
+    /// The document these parts write (keys in any order: hashing sorts them).
+    pub fn to_document(&self) -> Value {
+        let mut document = Map::new();
+        document.insert("name".into(), json!(self.name));
+        if let Some(version) = &self.version {
+            document.insert("version".into(), json!(version));
+        }
+        if let Some(description) = &self.description {
+            document.insert("nohash_description".into(), json!(description));
+        }
+        let sources: Vec<Value> = self.sources.iter().map(SourceSpec::to_document).collect();
+        document.insert("sources".into(), Value::Array(sources));
+        let imports: Vec<Value> = self.imports.iter().map(Import::to_document).collect();
+        let commands: Vec<Value> = self.commands.iter().map(Command::to_document).collect();
+        document.insert(
+            "build".into(),
+            json!({"import": imports, "commands": commands}),
+        );
+        Value::Object(document)
+    }
+}
+
 /// A parsed, validated build spec with its artifact id.
 #[derive(Debug, Clone)]
 pub struct BuildSpec {
     id: ArtifactId,
     document: Value,
     version: Option<String>,
+    description: Option<String>,
     sources: Vec<SourceSpec>,
     imports: Vec<Import>,
     commands: Vec<Command>,
 }
 
 impl BuildSpec {
+    /// Writes typed parts as a document, then validates it as [`Self::from_document`] does.
+    pub fn new(parts: &SpecParts) -> Result<Self, SpecError> {
+        Self::from_document(parts.to_document())
+    }
+
+    /// The typed parts of this spec; [`Self::new`] of them gives this spec back (same id)
+    /// for any spec hit writes itself. (A hand-written document that spells out a default,
+    /// `"in_env": true` say, comes back without it.)
+    pub fn parts(&self) -> SpecParts {
+        SpecParts {
+            name: self.name().to_string(),
+            version: self.version.clone(),
+            description: self.description.clone(),
+            sources: self.sources.clone(),
+            imports: self.imports.clone(),
+            commands: self.commands.clone(),
+        }
+    }
+
     /// Parses JSON text.
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
         Self::from_document(super::strict_json::parse(text)?)
@@ -55,6 +125,11 @@ impl BuildSpec {
         let name =
             PackageName::new(name_text).map_err(|error| invalid("$.name", error.to_string()))?;
         let version = root.string("version")?.map(str::to_owned);
+        // Any `nohash_` field may hold anything; only a string is a description.
+        let description = root
+            .get("nohash_description")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         // Versions are printed (status, generations): a newline or an escape sequence in
         // one would forge what the terminal shows.
         if let Some(version) = &version
@@ -90,6 +165,7 @@ impl BuildSpec {
             id,
             document,
             version,
+            description,
             sources,
             imports,
             commands,

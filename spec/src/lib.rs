@@ -9,7 +9,15 @@
 //! - [`canonical`] holds the canonical JSON form and the hashing (the algorithm table is
 //!   there);
 //! - [`Command`] is the command language of `build.commands`;
-//! - [`SourceSpec`] and [`SourceKey`] describe the sources.
+//! - [`SourceSpec`] and [`SourceKey`] describe the sources;
+//! - [`SpecParts`] are the typed parts a recipe lowers to; every typed value writes itself
+//!   back as JSON (`to_document`), and [`BuildSpec::new`] validates and hashes the result;
+//! - [`shell`] quotes command lines for people and for `sh`; [`pack`] is HashDist's
+//!   format for inline files.
+//!
+//! The crate does no I/O: it depends on serde, sha2 and thiserror only, and both the
+//! recipe language (hit-lang) and the engine (hit-engine, which re-exports it as
+//! `hit_engine::spec`) build on it.
 //!
 //! Unknown fields and repeated keys are errors (a typo must not silently change nothing); any field whose
 //! name starts with `nohash_` is allowed everywhere and never changes the id.
@@ -20,11 +28,12 @@ pub mod canonical;
 mod command;
 mod document;
 pub mod pack;
+pub mod shell;
 mod source;
 mod strict_json;
 
 pub use artifact_id::{ArtifactId, HASH_LEN, IdError, MAX_NAME_LEN, PackageName};
-pub use build_spec::{BuildSpec, Import, SpecError, pretty_document};
-pub use command::{Command, Input, RunCommand};
+pub use build_spec::{BuildSpec, Import, SpecError, SpecParts, pretty_document};
+pub use command::{Command, EnvChange, EnvOp, Input, RunCommand};
 pub use document::is_variable_name;
 pub use source::{ARCHIVE_KEY_TYPES, KeyError, SourceKey, SourceSpec, Strip};

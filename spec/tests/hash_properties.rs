@@ -1,7 +1,7 @@
 //! Properties of artifact ids: presentation never changes an id, content always does.
 #![allow(clippy::unwrap_used)]
 
-use hit_engine::spec::BuildSpec;
+use hit_spec::BuildSpec;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -1,0 +1,178 @@
+//! From a profile file to a [`Plan`]: every package it needs, in build order, each with
+//! its build spec. One module per step:
+//!
+//! 1. [`extends`]: the profile is evaluated (once) and its `extends` followed.
+//! 2. [`discover`]: each package's recipe is found in the package dirs and evaluated with
+//!    its parameters; its `deps` and `build_deps` join the work list.
+//! 3. [`order`]: the packages form a DAG (petgraph); its topological order, or the cycle
+//!    that prevents one (`a -> b -> a`).
+//! 4. [`lower`]: in that order, each recipe becomes typed spec parts, which hit-spec
+//!    writes and hashes: its dependencies' ids are known by then, so a change anywhere
+//!    changes exactly the ids downstream of it.
+//! 5. [`script`]: the same build as a shell script, for people.
+//!
+//! Packages the profile names, and their `deps` (transitively), are *linked* into the
+//! profile; `build_deps` are built and used but not linked unless named.
+
+mod discover;
+mod extends;
+mod lower;
+mod order;
+mod script;
+
+use crate::engine::Evaluator;
+use crate::error::LangError;
+use crate::profile::Profile;
+use crate::recipe::Recipe;
+use crate::stages::{Stage, StageEntry, apply};
+use discover::ProfileSite;
+use hit_spec::{ArtifactId, BuildSpec};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+pub use lower::reference;
+
+/// How the planner reads files: recipes, profiles, patches, and host paths to fingerprint.
+pub trait Loader {
+    fn read(&self, path: &Path) -> Result<String, String>;
+    /// Reads `path`, which must stay inside `root` once symlinks are resolved (files beside
+    /// a recipe, profiles a profile extends).
+    fn read_within(&self, path: &Path, root: &Path) -> Result<String, String>;
+    fn is_file(&self, path: &Path) -> bool;
+    /// A digest of what a host path holds, so that a host package's id changes with it.
+    fn fingerprint(&self, path: &Path) -> Result<String, String>;
+}
+
+/// Inputs of a plan besides the profile file.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `key=value` parameters from the command line; they override the profile's.
+    pub params: serde_json::Map<String, Value>,
+    /// The parallelism recipes' `make` gets (`MAKEFLAGS`, not part of any id).
+    pub jobs: usize,
+    /// Package dirs searched after the profile's own.
+    pub default_dirs: Vec<PathBuf>,
+}
+
+/// One package of a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedPackage {
+    /// The name the profile and the recipes use for it.
+    pub name: String,
+    pub recipe_file: PathBuf,
+    pub recipe: Recipe,
+    pub stages: Vec<Stage>,
+    pub spec: BuildSpec,
+    /// Whether it goes into the profile's tree.
+    pub linked: bool,
+    /// Variable-setting lines and stages as a shell script (`hit show script`).
+    pub script: String,
+}
+
+/// Everything a profile needs, in build order (dependencies first).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub profile: Profile,
+    pub packages: Vec<PlannedPackage>,
+}
+
+impl Plan {
+    pub fn get(&self, name: &str) -> Option<&PlannedPackage> {
+        self.packages.iter().find(|package| package.name == name)
+    }
+}
+
+/// Evaluates a profile and everything it needs.
+pub fn plan(
+    evaluator: &Evaluator,
+    loader: &dyn Loader,
+    profile_file: &Path,
+    options: &PlanOptions,
+) -> Result<Plan, LangError> {
+    let loaded = extends::load(
+        evaluator,
+        loader,
+        profile_file,
+        &options.params,
+        options.default_dirs.clone(),
+    )?;
+    let mut profile = loaded.profile;
+    for dir in &options.default_dirs {
+        if !profile.package_dirs.contains(dir) {
+            profile.package_dirs.push(dir.clone());
+        }
+    }
+    let mut params = profile.params.clone();
+    params.extend(options.params.clone());
+
+    let requested: Vec<String> = profile
+        .packages
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| !profile.skip.contains(name))
+        .collect();
+    let site = ProfileSite {
+        file: profile_file,
+        source: &loaded.source,
+        position: loaded.position,
+    };
+    let discovered = discover::discover(evaluator, loader, &profile, &site, &params, &requested)?;
+    let order = order::build_order(&discovered)?;
+    let linked = run_closure(&discovered.packages, &requested);
+    let mut ids: HashMap<String, ArtifactId> = HashMap::new();
+    let mut packages = Vec::new();
+    for name in order {
+        let package = &discovered.packages[&name];
+        // The recipe's own entries first, so that a mistake is blamed on the right file.
+        apply(&package.recipe.stages).map_err(|error| package.error(error.message))?;
+        let mut entries: Vec<StageEntry> = package.recipe.stages.clone();
+        entries.extend(package.settings.stages.clone());
+        let stages = apply(&entries).map_err(|error| {
+            LangError::in_file(
+                &profile.file,
+                format!("packages.{name}.stages: {}", error.message),
+            )
+        })?;
+        let imports = lower::imports_of(package, &ids).map_err(|message| package.error(message))?;
+        let lowered = lower::lower(loader, package, &stages, imports, options.jobs)?;
+        let spec = BuildSpec::new(&lowered.parts)
+            .map_err(|error| package.error(format!("invalid build spec: {error}")))?;
+        ids.insert(name.clone(), spec.id().clone());
+        packages.push(PlannedPackage {
+            linked: linked.contains(&name),
+            name,
+            recipe_file: package.file.clone(),
+            recipe: package.recipe.clone(),
+            script: script::render(&lowered),
+            stages,
+            spec,
+        });
+    }
+    Ok(Plan { profile, packages })
+}
+
+/// An error at a position in a file.
+fn at(file: &Path, source: &str, (line, column): (usize, usize), message: String) -> LangError {
+    LangError::at(
+        file,
+        source,
+        rhai::Position::new(line as u16, column as u16),
+        message,
+    )
+}
+
+/// The requested packages and everything they need at run time (`deps`, transitively).
+fn run_closure(
+    packages: &std::collections::BTreeMap<String, discover::Evaluated>,
+    roots: &[String],
+) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut work: Vec<&String> = roots.iter().collect();
+    while let Some(name) = work.pop() {
+        if seen.insert(name.clone()) {
+            work.extend(packages[name].recipe.deps.iter());
+        }
+    }
+    seen
+}
