@@ -108,7 +108,11 @@ fn init_home_writes_a_config_and_other_commands_create_the_home_too() {
     let fresh = Env::new();
     fresh
         .hit()
-        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .args([
+            "resolve",
+            "--hash",
+            "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn",
+        ])
         .assert()
         .code(1);
     assert!(fresh.home().join("config.yaml").is_file());
@@ -121,7 +125,11 @@ fn a_broken_config_is_reported_with_its_path() {
     std::fs::write(env.home().join("config.yaml"), "mirrors: no\n").unwrap();
     let output = env
         .hit()
-        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .args([
+            "resolve",
+            "--hash",
+            "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -143,12 +151,16 @@ fn resolve_says_not_built_with_status_one() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout_of(&output), "(not built)\n");
     env.hit()
-        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .args([
+            "resolve",
+            "--hash",
+            "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn",
+        ])
         .assert()
         .code(1)
         .stdout("(not built)\n");
     env.hit()
-        .args(["resolve", "-h", "fooname"])
+        .args(["resolve", "--hash", "fooname"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("invalid artifact id"));
@@ -162,8 +174,60 @@ fn resolve_says_not_built_with_status_one() {
         .success()
         .stdout(format!("{}\n", path.display()));
     env.hit()
-        .args(["resolve", "-h", "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn"])
+        .args([
+            "resolve",
+            "--hash",
+            "fooname/cwfxs3bhjvlxoczwlxlexklpeoewybcn",
+        ])
         .assert()
         .success()
         .stdout(format!("{}\n", path.display()));
+}
+
+/// 0 done, 1 a build or check failed, 2 a usage mistake or bad input: scripts tell them
+/// apart. And `-h` is help everywhere.
+#[test]
+fn exit_status_tells_a_failed_build_from_bad_input() {
+    let env = Env::new();
+    // Usage: clap's own.
+    env.hit().args(["build", "--no-such-flag"]).assert().code(2);
+    env.hit().arg("no-such-command").assert().code(2);
+    // Bad input: a spec that does not parse, an id that does not, a profile that is not
+    // there, a recipe that does not evaluate, a parameter that is not KEY=VALUE.
+    let bad = env.spec("bad.json", &json!({"name": "bad", "build": {"commands": [{}]}}));
+    env.hit().arg("hash").arg(&bad).assert().code(2);
+    env.hit().arg("build").arg(&bad).assert().code(2);
+    env.hit().args(["resolve", "--hash", "nohash"]).assert().code(2);
+    env.hit().args(["purge", "x/y"]).assert().code(2);
+    env.hit().args(["build", "missing.rhai"]).assert().code(2);
+    let recipes = env.path("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(recipes.join("oops.rhai"), "recipe(#{ name: 1 })").unwrap();
+    let profile = env.path("p.rhai");
+    std::fs::write(
+        &profile,
+        format!(
+            "profile(#{{ package_dirs: [{:?}], packages: [\"oops\"] }})",
+            recipes.display()
+        ),
+    )
+    .unwrap();
+    env.hit().arg("build").arg(&profile).assert().code(2);
+    env.hit()
+        .args(["status"])
+        .arg(&profile)
+        .arg("novalue")
+        .assert()
+        .code(2);
+    // A build that runs and fails: 1.
+    let failing = env.spec("fail.json", &common::shell_spec("fail", "exit 3"));
+    env.hit().arg("build").arg(&failing).assert().code(1);
+    // -h is help, for resolve too (its id flag is --hash).
+    for args in [&["-h"][..], &["resolve", "-h"], &["build", "-h"]] {
+        env.hit()
+            .args(args)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage: hit"));
+    }
 }

@@ -42,6 +42,8 @@ pub const FAILURE_TAIL_LINES: usize = 20;
 /// What builds report while they run (the last four come from the scheduler).
 #[derive(Debug)]
 pub enum BuildEvent<'a> {
+    /// A schedule of this many builds is about to run (sent once, before the others).
+    Planned { builds: usize },
     /// Another process holds the id's lock; this one waits for it.
     WaitingForLock { id: &'a ArtifactId },
     /// The build starts (nothing was in the store).

@@ -112,6 +112,9 @@ pub fn run(
         }
     }
 
+    reporter.event(BuildEvent::Planned {
+        builds: tasks.len(),
+    });
     let mut states: Vec<State> = tasks
         .iter()
         .map(|task| State::Waiting(task.deps.len()))

@@ -1,4 +1,5 @@
-//! Command-line arguments (clap). Parsing only; `main` dispatches to `commands`.
+//! Command-line arguments (clap). Parsing only; `commands` turns them into `hit::ops`
+//! options.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,7 +59,6 @@ pub enum Command {
         profile: ProfileArg,
     },
     /// Print an artifact's path in the store, or `(not built)` with exit status 1.
-    #[command(disable_help_flag = true)]
     Resolve(ResolveArgs),
     /// Put a source in the source cache and print its key.
     Fetch {
@@ -186,16 +186,13 @@ pub struct ProfileArg {
 
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
-    /// A build.json (or `-`), a package of the profile, or with -h an artifact id.
+    /// A build.json (or `-`), a package of the profile, or with --hash an artifact id.
     pub target: String,
     /// Take TARGET as an artifact id (name/hash).
-    #[arg(short = 'h', long = "hash")]
+    #[arg(long = "hash")]
     pub by_id: bool,
     #[command(flatten)]
     pub profile: ProfileArg,
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
 }
 
 /// `-j N`: 1 to [`hit_engine::jobserver::MAX_TOKENS`].

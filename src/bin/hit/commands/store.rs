@@ -1,12 +1,11 @@
 //! Commands on the store and the source cache.
 
-use super::target_spec;
-use crate::cli::ResolveArgs;
 use anyhow::Result;
+use hit::ops::gc::GcOutcome;
+use hit::ops::sources::UnpackOptions;
+use hit::ops::verify::VerifyOptions;
 use hit_engine::home::{Home, InitOutcome};
-use hit_engine::profile::links::ProfileLinks;
-use hit_engine::spec::{ArtifactId, SourceKey, Strip};
-use hit_engine::store::Store;
+use hit_engine::spec::ArtifactId;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,80 +18,19 @@ pub fn init_home(dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_id(text: &str) -> Result<ArtifactId> {
-    Ok(text.parse()?)
-}
-
-pub fn resolve(home: &Home, args: &ResolveArgs) -> Result<ExitCode> {
-    let id = if args.by_id {
-        parse_id(&args.target)?
-    } else {
-        target_spec(&args.target, &args.profile)?.id().clone()
-    };
-    match Store::for_home(home).resolve(&id)? {
-        Some(path) => {
-            println!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            println!("(not built)");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
 pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<ExitCode> {
-    let key: Option<SourceKey> = key.map(str::parse).transpose()?;
-    let key = super::source_cache(home).fetch_url(url, key.as_ref())?;
-    println!("{key}");
+    println!("{}", hit::ops::sources::fetch(home, url, key)?);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn unpack(
-    home: &Home,
-    key: &str,
-    dir: &Path,
-    strip: Option<u32>,
-    force: bool,
-) -> Result<ExitCode> {
-    let key: SourceKey = key.parse()?;
-    if !force
-        && let Ok(mut entries) = std::fs::read_dir(dir)
-        && let Some(entry) = entries.next()
-    {
-        let entry = entry.map(|e| e.file_name().to_string_lossy().into_owned());
-        anyhow::bail!(
-            "{} is not empty (it holds {:?}); unpacking could overwrite your files: choose a new \
-             or empty directory, or pass --force",
-            dir.display(),
-            entry.unwrap_or_default()
-        );
-    }
-    let strip = match (strip, &key) {
-        (Some(n), _) => Strip::Components(n),
-        (None, SourceKey::Git(_) | SourceKey::Files(_)) => Strip::Components(0),
-        (None, _) => Strip::Common,
-    };
-    super::source_cache(home).unpack(&key, None, dir, strip)?;
+pub fn unpack(home: &Home, key: &str, dir: &Path, options: UnpackOptions) -> Result<ExitCode> {
+    hit::ops::sources::unpack(home, key, dir, options)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn purge(home: &Home, id: &str, force: bool) -> Result<ExitCode> {
-    let id = parse_id(id)?;
-    let store = Store::for_home(home);
-    // gc and verify --repair also clear the build dir: not while purge uses it.
-    let _session = store.session()?;
-    if !force {
-        let using = hit_engine::gc::roots_using(&store, &ProfileLinks::for_home(home), &id)?;
-        if !using.is_empty() {
-            anyhow::bail!(
-                "{id} is in use by {}; removing it would break that profile. Drop the link or \
-                 generation first (`hit rm`, `hit generations --delete`), or pass --force",
-                using.join(", ")
-            );
-        }
-    }
-    match store.purge(&id)? {
+    let id: ArtifactId = id.parse().map_err(hit::Error::from)?;
+    match hit::ops::gc::purge(home, &id, force)? {
         Some(path) => {
             println!("removed {}", path.display());
             Ok(ExitCode::SUCCESS)
@@ -104,20 +42,9 @@ pub fn purge(home: &Home, id: &str, force: bool) -> Result<ExitCode> {
     }
 }
 
-/// The store's lock, exclusively, saying whom it waits for if it must.
-fn exclusive(store: &Store, what: &str) -> Result<hit_engine::store::FileLock> {
-    if let Some(lock) = store.try_exclusive()? {
-        return Ok(lock);
-    }
-    let holders = store.session_holders();
-    let who = if holders.is_empty() {
-        "other hit processes".to_owned()
-    } else {
-        let pids: Vec<String> = holders.iter().map(u32::to_string).collect();
-        format!("hit processes {}", pids.join(", "))
-    };
-    eprintln!("{what}: waiting for {who} (builds, gc or verify) to finish with the store...");
-    Ok(store.exclusive()?)
+/// Says, on stderr, who a command waits for.
+fn waiting(text: &str) {
+    eprintln!("{text}");
 }
 
 fn megabytes(bytes: u64) -> String {
@@ -125,10 +52,8 @@ fn megabytes(bytes: u64) -> String {
 }
 
 pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode> {
-    let store = Store::for_home(home);
-    let links = ProfileLinks::for_home(home);
     if list {
-        for root in hit_engine::gc::roots(&store, &links)? {
+        for root in hit::ops::gc::roots(home)? {
             if let Some(reason) = &root.stale {
                 println!("{} (stale: {reason})", root.record.link.display());
             }
@@ -138,15 +63,11 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
         }
         return Ok(ExitCode::SUCCESS);
     }
-    // A dry run only reads: it shares the lock with running builds.
-    let _lock = if dry_run {
-        store.session()?
-    } else {
-        exclusive(&store, "gc")?
-    };
     let options = hit_engine::gc::GcOptions { all_failures: all };
-    let plan = hit_engine::gc::plan(&store, &links, &home.source_dir(), options)?;
-    // Said by both a dry run and a real one: gc never touches these.
+    let (plan, report) = match hit::ops::gc::gc(home, dry_run, options, &waiting)? {
+        GcOutcome::Planned(plan) => (plan, None),
+        GcOutcome::Done { plan, report } => (plan, Some(report)),
+    };
     for (path, why) in &plan.unreadable {
         println!(
             "keep {}: {why}; gc cannot tell it is an unreachable artifact (`hit verify` says more)",
@@ -156,7 +77,7 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
     for path in &plan.foreign {
         println!("leave alone {}: not made by hit", path.display());
     }
-    if dry_run {
+    let Some(report) = report else {
         for root in &plan.roots {
             if let Some(reason) = &root.stale {
                 println!(
@@ -210,8 +131,7 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
         }
         println!("would free {}", megabytes(plan.bytes()));
         return Ok(ExitCode::SUCCESS);
-    }
-    let report = hit_engine::gc::apply(&store, &links, &plan, &home.source_dir())?;
+    };
     println!(
         "deleted {} artifacts, {} sources and {} leftovers of failed or interrupted work, freed {}; dropped {} stale roots and {} claims of interrupted builds; kept {} artifacts",
         report.artifacts,
@@ -231,22 +151,14 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(home: &Home, repair: bool, sources: bool) -> Result<ExitCode> {
-    let store = Store::for_home(home);
-    let links = ProfileLinks::for_home(home);
-    // Checking shares the lock with builds; repairing excludes them, like gc.
-    let _lock = if repair {
-        exclusive(&store, "verify --repair")?
-    } else {
-        store.session()?
-    };
-    let report = hit_engine::verify::check(&store, &links)?;
-    let cache = super::source_cache(home);
-    let corrupt = if sources { cache.check()? } else { Vec::new() };
+pub fn verify(home: &Home, options: VerifyOptions) -> Result<ExitCode> {
+    let verified = hit::ops::verify::verify(home, options, &waiting)?;
+    let (report, corrupt) = (&verified.report, &verified.corrupt_sources);
+    let sources = options.sources;
     for problem in &report.problems {
         println!("broken: {problem}");
     }
-    for source in &corrupt {
+    for source in corrupt {
         println!(
             "broken: source {}: its contents hash to {} (repair removes it; the next build fetches it again)",
             source.path.display(),
@@ -271,7 +183,7 @@ pub fn verify(home: &Home, repair: bool, sources: bool) -> Result<ExitCode> {
         report.problems.len(),
         report.leftovers.len()
     );
-    if !repair {
+    let Some(done) = &verified.repaired else {
         println!("{summary}");
         if report.problems.is_empty() && corrupt.is_empty() {
             if !report.leftovers.is_empty() {
@@ -287,11 +199,7 @@ pub fn verify(home: &Home, repair: bool, sources: bool) -> Result<ExitCode> {
              artifacts (and leaves alone what hit cannot tell it made)"
         );
         return Ok(ExitCode::FAILURE);
-    }
-    for source in &corrupt {
-        cache.evict(&source.path)?;
-    }
-    let done = hit_engine::verify::repair(&store, &links, &report)?;
+    };
     println!(
         "{summary}; repaired {}, cleared {} leftovers",
         done.fixed, done.cleaned

@@ -27,7 +27,8 @@ pub enum Output {
 /// Prints build events; see the module doc.
 pub struct Progress {
     output: Output,
-    live: Option<Live>,
+    /// The live display, made when a schedule says how many builds it has.
+    live: std::sync::OnceLock<Live>,
 }
 
 struct Live {
@@ -40,34 +41,44 @@ impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Progress")
             .field("output", &self.output)
-            .field("live", &self.live.is_some())
+            .field("live", &self.live.get().is_some())
             .finish()
     }
 }
 
 impl Progress {
-    /// `total` is how many builds there may be (the done/total bar).
-    pub fn new(output: Output, total: usize) -> Self {
-        let live = match output {
+    pub fn new(output: Output) -> Self {
+        Self {
+            output,
+            live: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Starts the live display for `total` builds, if output is a terminal that wants one.
+    fn planned(&self, total: usize) {
+        let wanted = matches!(
+            self.output,
             Output::Human {
                 verbose: false,
-                quiet: false,
-            } if std::io::stderr().is_terminal() && total > 0 => {
-                let multi = MultiProgress::new();
-                let overall = multi.add(ProgressBar::new(total as u64));
-                overall.set_style(
-                    ProgressStyle::with_template("{bar:30} {pos}/{len} packages {msg}")
-                        .expect("a valid template"),
-                );
-                Some(Live {
-                    multi,
-                    overall,
-                    running: Mutex::new(HashMap::new()),
-                })
+                quiet: false
             }
-            _ => None,
-        };
-        Self { output, live }
+        );
+        if !wanted || total == 0 || !std::io::stderr().is_terminal() {
+            return;
+        }
+        self.live.get_or_init(|| {
+            let multi = MultiProgress::new();
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} packages {msg}")
+                    .expect("a valid template"),
+            );
+            Live {
+                multi,
+                overall,
+                running: Mutex::new(HashMap::new()),
+            }
+        });
     }
 
     pub fn output(&self) -> Output {
@@ -76,7 +87,7 @@ impl Progress {
 
     /// A line for the user (stderr), above the live display if there is one.
     pub fn say(&self, text: &str) {
-        match &self.live {
+        match self.live.get() {
             Some(live) => {
                 let _ = live.multi.println(text);
             }
@@ -96,7 +107,7 @@ impl Progress {
     }
 
     fn done(&self, id: &ArtifactId) {
-        if let Some(live) = &self.live {
+        if let Some(live) = self.live.get() {
             if let Some(bar) = live.running.lock().expect("not poisoned").remove(id) {
                 bar.finish_and_clear();
                 live.multi.remove(&bar);
@@ -107,7 +118,7 @@ impl Progress {
 
     /// Clears the live display.
     pub fn finish(&self) {
-        if let Some(live) = &self.live {
+        if let Some(live) = self.live.get() {
             for (_, bar) in live.running.lock().expect("not poisoned").drain() {
                 bar.finish_and_clear();
             }
@@ -122,8 +133,12 @@ impl Reporter for Progress {
     }
 
     fn event(&self, event: BuildEvent<'_>) {
+        if let BuildEvent::Planned { builds } = event {
+            return self.planned(builds);
+        }
         if self.output == Output::Json {
             let value = match event {
+                BuildEvent::Planned { .. } => return,
                 BuildEvent::WaitingForLock { id } => {
                     json!({"event": "waiting", "id": id.to_string()})
                 }
@@ -154,7 +169,7 @@ impl Reporter for Progress {
                     "waiting for another hit process to finish building {id}"
                 ));
             }
-            BuildEvent::Started { id, log } => match &self.live {
+            BuildEvent::Started { id, log } => match self.live.get() {
                 Some(live) => {
                     let bar = live
                         .multi
@@ -216,19 +231,22 @@ pub fn failure(failure: &BuildFailure) -> String {
     out
 }
 
-/// An error and its causes on one line, `a: b: c`, without repeating a cause that the
-/// message already includes.
-pub fn error_chain(error: &anyhow::Error) -> String {
+/// An error as cargo shows one: `error: <what failed>`, then a `caused by:` line for each
+/// cause the message does not already say (some messages include their cause).
+pub fn error_report(error: &anyhow::Error) -> String {
+    let mut said = String::new();
     let mut out = String::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        if out.contains(&text) {
+        if said.contains(&text) {
             continue;
         }
-        if !out.is_empty() {
-            out.push_str(": ");
+        if out.is_empty() {
+            out = format!("error: {text}\n");
+        } else {
+            out.push_str(&format!("caused by: {text}\n"));
         }
-        out.push_str(&text);
+        said.push_str(&text);
     }
     out
 }

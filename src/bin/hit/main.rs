@@ -1,10 +1,13 @@
-//! The `hit` command: parses arguments, opens the store home and dispatches.
-//! Everything it prints is printed here or in `commands`/`report`; the libraries never print.
+//! The `hit` command: parses arguments, dispatches to `hit::ops` through `commands`, and
+//! prints. Everything hit prints is printed here or in `commands`/`report`; the libraries
+//! never print.
+//!
+//! Exit status: 0 when the command did what was asked; 1 when a build or a check ran and
+//! failed, or the store, disk or network failed; 2 for a usage mistake or bad input (clap's
+//! own errors, a recipe, profile or spec that does not evaluate or parse).
 
 mod cli;
 mod commands;
-mod loader;
-mod plan_cache;
 mod report;
 
 use clap::Parser;
@@ -35,8 +38,11 @@ fn main() -> ExitCode {
     let code = match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", report::error_chain(&error));
-            ExitCode::FAILURE
+            eprint!("{}", report::error_report(&error));
+            let code = error
+                .downcast_ref::<hit::Error>()
+                .map_or(1, hit::Error::exit_code);
+            ExitCode::from(code)
         }
     };
     // Builds that failed because a signal was passed on to them: exit as the signal says.

@@ -1,0 +1,148 @@
+//! `hit build`: one build spec, or a whole profile (see `hit::ops::build`).
+
+use crate::cli::BuildOptions as BuildArgs;
+use crate::report::{Output, Progress};
+use anyhow::Result;
+use hit::ops::ProfileRequest;
+use hit::ops::build::{self, BuildOptions, Linked, ProfileBuild};
+use hit_engine::build::BuildOutcome;
+use hit_engine::home::Home;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub fn build(
+    home: &Home,
+    target: Option<PathBuf>,
+    params: Vec<String>,
+    args: &BuildArgs,
+) -> Result<ExitCode> {
+    let target = target.unwrap_or_else(|| PathBuf::from(hit::ops::DEFAULT_PROFILE));
+    let options = BuildOptions {
+        jobs: args
+            .jobs
+            .unwrap_or_else(BuildOptions::default_jobs)
+            .clamp(1, hit_engine::jobserver::MAX_TOKENS),
+        fail_fast: args.fail_fast,
+    };
+    let progress = Progress::new(output(args));
+    let is_spec = target == Path::new("-") || target.extension().is_some_and(|ext| ext == "json");
+    if is_spec {
+        if !params.is_empty() {
+            return Err(hit::Error::Input(
+                "KEY=VALUE parameters are for profiles; a build.json has none".into(),
+            )
+            .into());
+        }
+        let spec = hit::ops::read_spec(&target)?;
+        let outcome = build::build_spec(home, &spec, &options, &progress);
+        progress.finish();
+        let (path, code) = match outcome? {
+            BuildOutcome::AlreadyBuilt { path } => {
+                if progress.output() != Output::Json && !args.quiet {
+                    progress.say(&format!("{} is already built", spec.id()));
+                }
+                (Some(path), ExitCode::SUCCESS)
+            }
+            BuildOutcome::Built { path, .. } => (Some(path), ExitCode::SUCCESS),
+            BuildOutcome::Failed(_) => (None, ExitCode::FAILURE),
+        };
+        if let Some(path) = path {
+            match progress.output() {
+                Output::Json => progress
+                    .json(json!({"event": "artifact", "id": spec.id().to_string(), "path": path})),
+                Output::Human { .. } => println!("{}", path.display()),
+            }
+        }
+        return Ok(code);
+    }
+    let request = ProfileRequest {
+        file: target,
+        params,
+    };
+    let result = build::build_profile(home, &request, &options, &progress);
+    progress.finish();
+    match result? {
+        ProfileBuild::Linked(linked) => {
+            report_linked(&linked, &progress);
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileBuild::Failed(failed) => {
+            if progress.output() == Output::Json {
+                progress.json(json!({
+                    "event": "summary", "built": failed.built, "present": failed.present,
+                    "failed": failed.failed, "skipped": failed.skipped,
+                    "not_started": failed.not_started,
+                }));
+            } else {
+                let mut text = format!(
+                    "error: {} failed: {}",
+                    if failed.failed.len() == 1 {
+                        "1 package"
+                    } else {
+                        "packages"
+                    },
+                    failed.failed.join(", ")
+                );
+                if !failed.skipped.is_empty() {
+                    text.push_str(&format!(
+                        "\nskipped because of that: {}",
+                        failed.skipped.join(", ")
+                    ));
+                }
+                if !failed.not_started.is_empty() {
+                    text.push_str(&format!(
+                        "\nnot started (--fail-fast): {}",
+                        failed.not_started.join(", ")
+                    ));
+                }
+                text.push_str(&format!(
+                    "\n{} built, {} already built; the profile link was not changed",
+                    failed.built, failed.present
+                ));
+                eprintln!("{text}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn output(args: &BuildArgs) -> Output {
+    if args.json {
+        Output::Json
+    } else {
+        Output::Human {
+            verbose: args.verbose,
+            quiet: args.quiet,
+        }
+    }
+}
+
+/// The last words of a successful profile build.
+fn report_linked(linked: &Linked, progress: &Progress) {
+    let Linked {
+        name,
+        packages,
+        built,
+        present,
+        link,
+        path,
+        generation,
+    } = linked;
+    match progress.output() {
+        Output::Json => progress.json(json!({
+            "event": "profile", "name": name, "packages": packages,
+            "built": built, "present": present, "link": link, "path": path,
+            "generation": generation,
+        })),
+        Output::Human { quiet, .. } => {
+            if !quiet {
+                eprintln!(
+                    "profile {name}: {packages} packages ({built} built, {present} already built) -> ./{} (generation {generation})",
+                    link.display()
+                );
+            }
+            println!("{}", path.display());
+        }
+    }
+}

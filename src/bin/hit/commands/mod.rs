@@ -1,0 +1,109 @@
+//! One function per command: clap's arguments -> an options struct -> one `hit::ops`
+//! call -> print what it returned.
+
+mod build;
+mod inspect;
+mod links;
+mod store;
+
+use crate::cli::{Cli, Command, ProfileArg, ShowWhat};
+use anyhow::{Context, Result, bail};
+use hit::ops::ProfileRequest;
+use hit_engine::home::Home;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let home_dir = home_dir(cli.home)?;
+    // Said once, when the home is made: artifacts live under it, and many build systems
+    // (libtool, configure scripts, Makefiles) break on a prefix with a space.
+    if home_dir.to_string_lossy().contains(char::is_whitespace)
+        && !home_dir.join(hit_engine::home::CONFIG_FILE).exists()
+    {
+        eprintln!(
+            "warning: the hit home {} has a space in its path; many packages fail to build \
+             under such a prefix (libtool, configure scripts): prefer a HIT_HOME without spaces",
+            home_dir.display()
+        );
+    }
+    let home = || Home::open(&home_dir);
+    match cli.command {
+        Command::InitHome => store::init_home(&home_dir),
+        Command::Build {
+            target,
+            params,
+            options,
+        } => build::build(&home()?, target, params, &options),
+        Command::Status { profile, params } => inspect::status(
+            &home()?,
+            &ProfileRequest {
+                file: profile.unwrap_or_else(|| PathBuf::from(hit::ops::DEFAULT_PROFILE)),
+                params,
+            },
+        ),
+        Command::Show {
+            what: ShowWhat::Buildspec { package, profile },
+        } => inspect::show(&package, profile, hit::ops::inspect::Shown::BuildSpec),
+        Command::Show {
+            what: ShowWhat::Script { package, profile },
+        } => inspect::show(&package, profile, hit::ops::inspect::Shown::Script),
+        Command::Bdir {
+            package,
+            dir,
+            profile,
+        } => inspect::bdir(&home()?, &package, &dir, profile),
+        Command::Hash { target, profile } => {
+            println!(
+                "{}",
+                hit::ops::target_spec(&target, &request(profile))?.id()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resolve(args) => inspect::resolve(&home()?, args),
+        Command::Fetch { url, key } => store::fetch(&home()?, &url, key.as_deref()),
+        Command::Unpack {
+            key,
+            dir,
+            strip,
+            force,
+        } => store::unpack(
+            &home()?,
+            &key,
+            &dir,
+            hit::ops::sources::UnpackOptions { strip, force },
+        ),
+        Command::Gc { dry_run, list, all } => store::gc(&home()?, dry_run, list, all),
+        Command::Purge { id, force } => store::purge(&home()?, &id, force),
+        Command::Verify { repair, sources } => store::verify(
+            &home()?,
+            hit::ops::verify::VerifyOptions { repair, sources },
+        ),
+        Command::Generations { link, delete } => {
+            links::generations(&home()?, link.as_deref(), delete.as_deref())
+        }
+        Command::Rollback { link, to } => links::rollback(&home()?, link.as_deref(), to),
+        Command::Cp { from, to } => links::copy(&home()?, &from, &to),
+        Command::Mv { from, to } => links::rename(&home()?, &from, &to),
+        Command::Rm { link } => links::remove(&home()?, &link),
+    }
+}
+
+fn request(profile: ProfileArg) -> ProfileRequest {
+    ProfileRequest {
+        file: profile.profile,
+        params: profile.params,
+    }
+}
+
+fn home_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = explicit.filter(|dir| !dir.as_os_str().is_empty()) {
+        return std::path::absolute(&dir).with_context(|| format!("{}", dir.display()));
+    }
+    let user_home = std::env::var_os("HOME").filter(|home| !home.is_empty());
+    let Some(user_home) = user_home else {
+        bail!(hit::Error::Input(
+            "neither HIT_HOME nor HOME is set; say where the store lives with --home DIR".into()
+        ))
+    };
+    Ok(PathBuf::from(user_home).join(".hit"))
+}

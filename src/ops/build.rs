@@ -1,0 +1,273 @@
+//! `hit build`: one build spec, or a whole profile.
+//!
+//! A profile goes plan -> schedule -> assemble -> link:
+//!
+//! 1. If the plan cache has an entry for this profile and parameters whose files are all
+//!    unchanged, and the profile artifact it names is in the store with its whole closure,
+//!    nothing is evaluated: the link is switched to it (the no-op path, a few ms).
+//! 2. Otherwise the profile is planned (through a [`Recorder`], which notes every file the
+//!    plan read), every package is built by the engine's scheduler, and if none failed the
+//!    profile artifact is assembled and `./<profile>` switched to it atomically.
+//!
+//! A failed build is an outcome ([`ProfileBuild::Failed`]), not an error: the link stays
+//! as it was. Events go to the caller's [`Reporter`] as they happen.
+
+use super::{Error, ProfileRequest, Result, load_plan_with, parse_params, profile_file};
+use crate::loader::FsLoader;
+use crate::plan_cache::{self, Recorder};
+use hit_engine::build::{BuildEvent, BuildOutcome, Builder, Reporter};
+use hit_engine::durations::Durations;
+use hit_engine::home::Home;
+use hit_engine::profile::links::ProfileLinks;
+use hit_engine::profile::{self, ProfileSpec};
+use hit_engine::schedule::{self, ScheduleOptions, Task, TaskOutcome};
+use hit_engine::source::SourceCache;
+use hit_engine::spec::BuildSpec;
+use hit_engine::store::Store;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How builds run.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Jobs at once across all builds (one make jobserver); 1 to
+    /// [`hit_engine::jobserver::MAX_TOKENS`].
+    pub jobs: usize,
+    /// Stop starting builds after the first failure.
+    pub fail_fast: bool,
+}
+
+impl BuildOptions {
+    /// As many jobs as CPUs.
+    pub fn default_jobs() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// A profile built and linked.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    pub name: String,
+    /// Packages in the profile's tree.
+    pub packages: usize,
+    /// Built by this run.
+    pub built: usize,
+    /// Already in the store.
+    pub present: usize,
+    /// `./<name>`.
+    pub link: PathBuf,
+    /// The profile artifact.
+    pub path: PathBuf,
+    pub generation: u32,
+}
+
+/// Some packages failed; the link was not changed.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub built: usize,
+    pub present: usize,
+    pub failed: Vec<String>,
+    /// Not built because something they need failed.
+    pub skipped: Vec<String>,
+    /// Not started because of `fail_fast`.
+    pub not_started: Vec<String>,
+}
+
+/// How a profile build ended.
+#[derive(Debug, Clone)]
+pub enum ProfileBuild {
+    Linked(Linked),
+    Failed(Failed),
+}
+
+/// Deletes this run's pool of reusable build directories when it ends, however it ends.
+struct DrainPool<'a>(&'a Store);
+
+impl Drop for DrainPool<'_> {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.drain_pool() {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
+fn builder<'a>(
+    home: &Home,
+    store: &'a Store,
+    sources: &'a SourceCache,
+    jobs: usize,
+) -> Result<Builder<'a>> {
+    let jobserver =
+        schedule::jobserver(jobs).map_err(Error::io("cannot create the make jobserver"))?;
+    Ok(Builder::new(store, sources, &home.config().env_whitelist)
+        .with_jobserver(jobserver)
+        .with_timeout(
+            home.config()
+                .build_timeout
+                .map(std::time::Duration::from_secs),
+        ))
+}
+
+/// Builds one spec; the outcome's event has been reported.
+pub fn build_spec(
+    home: &Home,
+    spec: &BuildSpec,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildOutcome> {
+    let store = Store::for_home(home);
+    store.check_build_dir()?;
+    let _session = store.session()?;
+    let _pool = DrainPool(&store);
+    let sources = super::source_cache(home);
+    let builder = builder(home, &store, &sources, options.jobs)?;
+    reporter.event(BuildEvent::Planned { builds: 0 });
+    let outcome = builder.build(spec, reporter)?;
+    let (name, id) = (spec.name().as_str(), spec.id());
+    reporter.event(match &outcome {
+        BuildOutcome::AlreadyBuilt { .. } => BuildEvent::AlreadyBuilt { name, id },
+        BuildOutcome::Built { duration, .. } => BuildEvent::Finished {
+            name,
+            id,
+            duration: *duration,
+        },
+        BuildOutcome::Failed(failure) => BuildEvent::Failed { name, failure },
+    });
+    Ok(outcome)
+}
+
+/// Whether every artifact a built profile links (its recorded closure) is in the store: a
+/// purged or damaged package sends the build down the full path, which rebuilds it.
+fn closure_present(store: &Store, profile: &Path) -> Result<bool> {
+    let Ok(meta) = store.read_meta(profile) else {
+        return Ok(false);
+    };
+    for id in &meta.dependencies {
+        if !store.is_present(id)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Builds a profile and links `./<name>` to it (see the module doc).
+pub fn build_profile(
+    home: &Home,
+    request: &ProfileRequest,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<ProfileBuild> {
+    let store = Store::for_home(home);
+    store.check_build_dir()?;
+    // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
+    let _session = store.session()?;
+    let _pool = DrainPool(&store);
+    let cache_dir = home.root().join("cache");
+    let cache_key = plan_cache::key(
+        &profile_file(&request.file)?,
+        &parse_params(&request.params)?,
+        &super::default_package_dirs(),
+    );
+    if let Some(entry) = plan_cache::lookup(&cache_dir, &cache_key, &FsLoader)
+        && let Ok(id) = entry.profile_id.parse()
+        && let Some(path) = store.resolve(&id)?
+        && closure_present(&store, &path)?
+    {
+        // Nothing that went into the profile changed, and it is built: only link it.
+        let link = PathBuf::from(&entry.profile_name);
+        let switched = ProfileLinks::for_home(home).switch(&link, &path)?;
+        return Ok(ProfileBuild::Linked(Linked {
+            name: entry.profile_name,
+            packages: entry.linked,
+            built: 0,
+            present: entry.planned,
+            link,
+            path,
+            generation: switched.generation,
+        }));
+    }
+    let recorder = Recorder::new(&FsLoader);
+    let plan = load_plan_with(request, Some(options.jobs), &recorder)?;
+    let sources = super::source_cache(home);
+    let builder = builder(home, &store, &sources, options.jobs)?;
+
+    let index: HashMap<&str, usize> = plan
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let tasks: Vec<Task> = plan
+        .packages
+        .iter()
+        .map(|package| Task {
+            name: package.name.clone(),
+            spec: package.spec.clone(),
+            deps: package
+                .recipe
+                .deps
+                .iter()
+                .chain(&package.recipe.build_deps)
+                .map(|dep| index[dep.as_str()])
+                .collect(),
+        })
+        .collect();
+    let mut durations = Durations::load(home.root());
+    let schedule_options = ScheduleOptions {
+        jobs: options.jobs,
+        fail_fast: options.fail_fast,
+    };
+    let outcomes = schedule::run(&builder, &tasks, &mut durations, schedule_options, reporter)?;
+
+    let count = |f: fn(&TaskOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let built = count(|o| matches!(o, TaskOutcome::Built(_)));
+    let present = count(|o| matches!(o, TaskOutcome::AlreadyBuilt));
+    let names = |f: fn(&TaskOutcome) -> bool| -> Vec<String> {
+        tasks
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| f(o))
+            .map(|(t, _)| t.name.clone())
+            .collect()
+    };
+    let failed = names(|o| matches!(o, TaskOutcome::Failed(_)));
+    if !failed.is_empty() {
+        return Ok(ProfileBuild::Failed(Failed {
+            built,
+            present,
+            failed,
+            skipped: names(|o| matches!(o, TaskOutcome::Skipped(_))),
+            not_started: names(|o| matches!(o, TaskOutcome::NotStarted)),
+        }));
+    }
+
+    let spec = ProfileSpec {
+        name: plan.profile.name.clone(),
+        packages: plan
+            .packages
+            .iter()
+            .filter(|p| p.linked)
+            .map(|p| (p.name.clone(), p.spec.id().clone()))
+            .collect(),
+        prefer: plan.profile.prefer.clone(),
+    };
+    let (path, _) = profile::assemble(&store, &spec)?;
+    let link = PathBuf::from(&plan.profile.name);
+    let switched = ProfileLinks::for_home(home).switch(&link, &path)?;
+    let entry = recorder.entry(
+        &plan.profile.name,
+        &spec.id().to_string(),
+        spec.packages.len(),
+        tasks.len(),
+    );
+    plan_cache::save(&cache_dir, &cache_key, &entry);
+    Ok(ProfileBuild::Linked(Linked {
+        name: plan.profile.name.clone(),
+        packages: spec.packages.len(),
+        built,
+        present,
+        link,
+        path,
+        generation: switched.generation,
+    }))
+}

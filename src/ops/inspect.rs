@@ -1,0 +1,132 @@
+//! Looking at a profile's packages and the store: `hit status`, `hit show`, `hit hash`,
+//! `hit resolve`, `hit bdir`.
+
+use super::{Error, ProfileRequest, Result, load_plan, package_of};
+use hit_engine::home::Home;
+use hit_engine::spec::ArtifactId;
+use hit_engine::store::Store;
+use hit_lang::Plan;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// One package of `hit status`.
+#[derive(Debug, Clone)]
+pub struct PackageStatus {
+    pub name: String,
+    pub version: Option<String>,
+    pub id: ArtifactId,
+    pub built: bool,
+    /// In the profile's tree (else only built and used by others).
+    pub linked: bool,
+}
+
+/// A profile's packages in build order, and whether each is in the store.
+pub fn status(home: &Home, request: &ProfileRequest) -> Result<(Plan, Vec<PackageStatus>)> {
+    let plan = load_plan(request, None)?;
+    let store = Store::for_home(home);
+    let mut packages = Vec::new();
+    for package in &plan.packages {
+        packages.push(PackageStatus {
+            name: package.name.clone(),
+            version: package.recipe.version.clone(),
+            id: package.spec.id().clone(),
+            built: store.resolve(package.spec.id())?.is_some(),
+            linked: package.linked,
+        });
+    }
+    Ok((plan, packages))
+}
+
+/// What `hit show` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// The build spec, as the store keeps it (sorted, pretty JSON).
+    BuildSpec,
+    /// The build as a shell script.
+    Script,
+}
+
+pub fn show(package: &str, request: &ProfileRequest, what: Shown) -> Result<String> {
+    let plan = load_plan(request, None)?;
+    let planned = package_of(&plan, package)?;
+    Ok(match what {
+        Shown::BuildSpec => hit_engine::spec::pretty_document(planned.spec.document()),
+        Shown::Script => planned.script.clone(),
+    })
+}
+
+/// Where an artifact is in the store, if it is there.
+pub fn resolve(home: &Home, id: &ArtifactId) -> Result<Option<PathBuf>> {
+    Ok(Store::for_home(home).resolve(id)?)
+}
+
+/// Unpacks the package's sources into `dir` and writes `dir/hit-build.sh`: the environment
+/// a real build would have (with `$ARTIFACT` in `dir/_artifact`) and the stages. Returns
+/// the directory, absolute.
+pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) -> Result<PathBuf> {
+    let plan = load_plan(request, None)?;
+    let planned = package_of(&plan, package)?;
+    let store = Store::for_home(home);
+    let dir = std::path::absolute(dir).map_err(Error::io(dir.display().to_string()))?;
+    let not_empty = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if not_empty {
+        return Err(Error::Refused(format!(
+            "{} is not empty; give a new or empty directory",
+            dir.display()
+        )));
+    }
+    let mut env = String::new();
+    let quote = |path: &Path| hit_engine::shell::quote(&[path.display().to_string()]);
+    let _ = writeln!(env, "export BUILD={}", quote(&dir));
+    let _ = writeln!(env, "export ARTIFACT={}", quote(&dir.join("_artifact")));
+    let _ = writeln!(env, "export HOME={}", quote(&dir.join("_home")));
+    let mut bins = Vec::new();
+    for import in planned.spec.imports() {
+        let path = store.resolve(&import.id)?.ok_or_else(|| {
+            Error::Refused(format!(
+                "{package} needs {}, which is not built; run `hit build` first",
+                import.id
+            ))
+        })?;
+        if let Some(reference) = &import.reference {
+            let _ = writeln!(
+                env,
+                "export {reference}_DIR={}\nexport {reference}_ID={}",
+                quote(&path),
+                import.id
+            );
+        }
+        if import.in_env && path.join("bin").is_dir() {
+            bins.push(path.join("bin").display().to_string());
+        }
+    }
+    if !bins.is_empty() {
+        let _ = writeln!(
+            env,
+            "export PATH={}:\"$PATH\"",
+            hit_engine::shell::quote(&[bins.join(":")])
+        );
+    }
+    let sources = super::source_cache(home);
+    for source in planned.spec.sources() {
+        sources.prepare(source)?;
+        sources.unpack(
+            &source.key,
+            source.url.as_deref(),
+            &dir.join(source.unpack_dir()),
+            source.strip_rule(),
+        )?;
+    }
+    for sub in ["_artifact", "_home"] {
+        let sub = dir.join(sub);
+        std::fs::create_dir_all(&sub).map_err(Error::io(sub.display().to_string()))?;
+    }
+    let script = planned.script.replacen(
+        "set -ex\n",
+        &format!("set -ex\ncd \"$(dirname \"$0\")\"\n{env}"),
+        1,
+    );
+    let file = dir.join("hit-build.sh");
+    std::fs::write(&file, script).map_err(Error::io(file.display().to_string()))?;
+    Ok(dir)
+}
