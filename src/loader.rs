@@ -74,7 +74,7 @@ impl hit_lang::Loader for FsLoader {
 
     /// A file: the sha256 of its contents. A directory: the sha256 of its listing (paths,
     /// kinds and sizes) and of its files' contents and symlinks' targets, recursively, up
-    /// to [`MAX_FINGERPRINT_ENTRIES`] entries and [`MAX_FINGERPRINT_BYTES`] of contents (a
+    /// to `MAX_FINGERPRINT_ENTRIES` entries and `MAX_FINGERPRINT_BYTES` of contents (a
     /// same-size change with its time put back changes it too).
     fn fingerprint(&self, path: &Path) -> Result<String, String> {
         let meta = std::fs::metadata(path).map_err(|error| error.to_string())?;

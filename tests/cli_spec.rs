@@ -194,10 +194,16 @@ fn exit_status_tells_a_failed_build_from_bad_input() {
     env.hit().arg("no-such-command").assert().code(2);
     // Bad input: a spec that does not parse, an id that does not, a profile that is not
     // there, a recipe that does not evaluate, a parameter that is not KEY=VALUE.
-    let bad = env.spec("bad.json", &json!({"name": "bad", "build": {"commands": [{}]}}));
+    let bad = env.spec(
+        "bad.json",
+        &json!({"name": "bad", "build": {"commands": [{}]}}),
+    );
     env.hit().arg("hash").arg(&bad).assert().code(2);
     env.hit().arg("build").arg(&bad).assert().code(2);
-    env.hit().args(["resolve", "--hash", "nohash"]).assert().code(2);
+    env.hit()
+        .args(["resolve", "--hash", "nohash"])
+        .assert()
+        .code(2);
     env.hit().args(["purge", "x/y"]).assert().code(2);
     env.hit().args(["build", "missing.rhai"]).assert().code(2);
     let recipes = env.path("recipes");

@@ -259,6 +259,7 @@ fn kill_trials(trials: u64) {
         );
         check_consistent(&env, &context);
     }
+    #[allow(clippy::print_stderr)] // the trial says what it tested
     eprintln!("seed {seed}: kills that landed mid-run: {interrupted:?} of {trials} each");
     // The trials must actually have interrupted work, or they proved nothing.
     for (kind, count) in interrupted {

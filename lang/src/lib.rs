@@ -4,13 +4,14 @@
 //!   `recipe(#{...})` and gives a [`Recipe`]; a profile ends with `profile(#{...})` and
 //!   gives a [`ProfileDecl`].
 //! - [`stages`] holds the stage list model that recipes and profiles edit.
-//! - [`plan`] follows a profile's `extends`, finds and evaluates the recipes it needs,
+//! - [`plan()`](fn@plan) (module [`plan`](mod@plan)) follows a profile's `extends`, finds and evaluates the recipes it needs,
 //!   orders them as a DAG (petgraph) and turns each into a
 //!   [`BuildSpec`](hit_spec::BuildSpec): a [`Plan`].
 //!
 //! Every error is a [`LangError`] that points into the script: file, line, column, line.
-//! This crate reads files only through the [`Loader`] it is given, and uses only the pure
-//! parts of the engine: `spec` and `shell`.
+//! This crate reads files only through the [`Loader`] it is given (so evaluating a recipe
+//! cannot touch the disk: it has no other way to), and depends on `hit-spec` (pure), Rhai
+//! and petgraph only.
 
 pub mod engine;
 mod error;

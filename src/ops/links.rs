@@ -192,7 +192,7 @@ fn pick_link(store: &Store, links: &ProfileLinks, link: Option<&Path>) -> Result
     }
 }
 
-/// Points a link (see [`pick_link`]) back at its previous generation, or at `to`.
+/// Points a link (the one named, or else the only live one here) back at its previous generation, or at `to`.
 /// Returns the link, absolute, and the generation it now points at.
 pub fn rollback(
     home: &Home,

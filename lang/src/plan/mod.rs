@@ -1,15 +1,15 @@
 //! From a profile file to a [`Plan`]: every package it needs, in build order, each with
 //! its build spec. One module per step:
 //!
-//! 1. [`extends`]: the profile is evaluated (once) and its `extends` followed.
-//! 2. [`discover`]: each package's recipe is found in the package dirs and evaluated with
+//! 1. `extends`: the profile is evaluated (once) and its `extends` followed.
+//! 2. `discover`: each package's recipe is found in the package dirs and evaluated with
 //!    its parameters; its `deps` and `build_deps` join the work list.
-//! 3. [`order`]: the packages form a DAG (petgraph); its topological order, or the cycle
+//! 3. `order`: the packages form a DAG (petgraph); its topological order, or the cycle
 //!    that prevents one (`a -> b -> a`).
-//! 4. [`lower`]: in that order, each recipe becomes typed spec parts, which hit-spec
+//! 4. `lower`: in that order, each recipe becomes typed spec parts, which hit-spec
 //!    writes and hashes: its dependencies' ids are known by then, so a change anywhere
 //!    changes exactly the ids downstream of it.
-//! 5. [`script`]: the same build as a shell script, for people.
+//! 5. `script`: the same build as a shell script, for people.
 //!
 //! Packages the profile names, and their `deps` (transitively), are *linked* into the
 //! profile; `build_deps` are built and used but not linked unless named.

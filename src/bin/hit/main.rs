@@ -6,6 +6,9 @@
 //! failed, or the store, disk or network failed; 2 for a usage mistake or bad input (clap's
 //! own errors, a recipe, profile or spec that does not evaluate or parse).
 
+// The binary is where hit prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod cli;
 mod commands;
 mod report;
