@@ -2,6 +2,8 @@
 //! damage is reported with the artifact it hits, and repair leaves a store that passes and
 //! builds again.
 #![allow(clippy::unwrap_used)]
+// A test says on stderr what it skipped or what its trials hit.
+#![allow(clippy::print_stderr)]
 
 mod common;
 
