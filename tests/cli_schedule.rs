@@ -277,6 +277,29 @@ fn json_and_quiet_output() {
     let failed = events.iter().find(|e| e["event"] == "failed").unwrap();
     assert_eq!(failed["name"], "bad");
     assert!(Path::new(failed["log"].as_str().unwrap()).is_file() && failed["log_tail"].is_array());
+    // Why, as data: the command's step and exit status, not only prose.
+    let cause = &failed["cause"];
+    assert_eq!(
+        (&cause["kind"], &cause["reason"], &cause["exit_code"]),
+        (
+            &serde_json::json!("command"),
+            &serde_json::json!("failed"),
+            &serde_json::json!(1)
+        ),
+        "{failed}"
+    );
+    assert!(
+        cause["step"]
+            .as_str()
+            .unwrap()
+            .starts_with("build.commands["),
+        "{cause}"
+    );
+    assert!(
+        cause["signal"].is_null() && cause["message"].is_string(),
+        "{cause}"
+    );
+    assert!(events.iter().all(|e| e["schema"] == 1), "{events:?}");
     let skipped = events.iter().find(|e| e["event"] == "skipped").unwrap();
     assert_eq!(
         (&skipped["name"], &skipped["because"]),

@@ -206,6 +206,13 @@ fn exit_status_tells_a_failed_build_from_bad_input() {
         .code(2);
     env.hit().args(["purge", "x/y"]).assert().code(2);
     env.hit().args(["build", "missing.rhai"]).assert().code(2);
+    env.hit()
+        .args(["build", "missing.json"])
+        .assert()
+        .code(2)
+        .stderr(
+            "error: cannot read missing.json\ncaused by: No such file or directory (os error 2)\n",
+        );
     let recipes = env.path("recipes");
     std::fs::create_dir_all(&recipes).unwrap();
     std::fs::write(recipes.join("oops.rhai"), "recipe(#{ name: 1 })").unwrap();

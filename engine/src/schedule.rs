@@ -57,7 +57,7 @@ pub struct Task {
 pub enum TaskOutcome {
     AlreadyBuilt,
     Built(Duration),
-    Failed(BuildFailure),
+    Failed(Box<BuildFailure>),
     /// A dependency failed (the name of the failed task).
     Skipped(String),
     /// `fail_fast` stopped the schedule first.
@@ -272,7 +272,7 @@ impl Queue<'_> {
                     failure: &failure,
                 });
                 self.fail(index, tasks, reporter);
-                self.states[index] = State::Done(TaskOutcome::Failed(failure));
+                self.states[index] = State::Done(TaskOutcome::Failed(Box::new(failure)));
                 self.stopped |= self.fail_fast;
             }
             Err(error) => {

@@ -56,7 +56,7 @@ pub enum Problem {
     Artifact {
         path: PathBuf,
         id: ArtifactId,
-        why: String,
+        why: Broken,
     },
     /// A directory at an artifact's place that hit cannot prove it made: left alone.
     Unrecognized { path: PathBuf, why: String },
@@ -111,6 +111,55 @@ impl fmt::Display for Problem {
                     None => write!(f, " (no intact generation: build the profile again)"),
                 }
             }
+        }
+    }
+}
+
+/// Why an artifact is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broken {
+    /// Its build.json hashes to another id: the spec was edited.
+    SpecHash { actual: ArtifactId },
+    /// artifact.json's imports are not the ones build.json names.
+    ImportsEdited,
+    /// artifact.json's dependencies are not the closure of its imports.
+    ClosureEdited,
+    /// Something in its dependency closure is missing or broken.
+    Dependency { dep: ArtifactId, missing: bool },
+    /// A file or directory of it is writable: it may have been changed.
+    Writable { entry: PathBuf },
+    /// A profile's symlink points at nothing.
+    DanglingLink { link: PathBuf },
+    /// Its build.json cannot be read or parsed (the reason).
+    UnreadableSpec(String),
+    /// The store could not look into it (the reason).
+    Unscannable(String),
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SpecHash { actual } => write!(f, "build.json hashes to {actual}"),
+            Self::ImportsEdited => write!(
+                f,
+                "artifact.json's imports are not the ones build.json names (edited?)"
+            ),
+            Self::ClosureEdited => write!(
+                f,
+                "artifact.json's dependencies are not the closure of its imports (edited?)"
+            ),
+            Self::Dependency { dep, missing } => write!(
+                f,
+                "it depends on {dep}, which is {}",
+                if *missing { "missing" } else { "broken" }
+            ),
+            Self::Writable { entry } => write!(
+                f,
+                "{} is writable: the artifact may have been changed",
+                entry.display()
+            ),
+            Self::DanglingLink { link } => write!(f, "{} points at nothing", link.display()),
+            Self::UnreadableSpec(why) | Self::Unscannable(why) => write!(f, "{why}"),
         }
     }
 }
@@ -236,8 +285,7 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
             report.problems.push(Problem::Artifact {
                 path: path.clone(),
                 id: id.clone(),
-                why: "artifact.json's dependencies are not the closure of its imports (edited?)"
-                    .into(),
+                why: Broken::ClosureEdited,
             });
         }
     }
@@ -262,16 +310,14 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
                     .is_none_or(|dep_path| broken.contains(dep_path))
             });
             if let Some(dep) = bad {
-                let state = if present.contains_key(dep) {
-                    "broken"
-                } else {
-                    "missing"
-                };
                 broken.insert(path.clone());
                 report.problems.push(Problem::Artifact {
                     path: path.clone(),
                     id: id.clone(),
-                    why: format!("it depends on {dep}, which is {state}"),
+                    why: Broken::Dependency {
+                        dep: (*dep).clone(),
+                        missing: !present.contains_key(dep),
+                    },
                 });
                 changed = true;
             }
@@ -330,7 +376,7 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
 enum Verdict {
     /// Its id, direct imports (as build.json names them) and recorded dependency closure.
     Intact(ArtifactId, Vec<ArtifactId>, Vec<ArtifactId>),
-    Broken(ArtifactId, String),
+    Broken(ArtifactId, Broken),
     /// Not provably hit's (why).
     Unrecognized(String),
 }
@@ -346,31 +392,22 @@ fn check_artifact(store: &Store, path: &Path) -> Verdict {
             "its artifact.json names {id}, which does not belong here"
         ));
     }
-    let fail = |why: String| Verdict::Broken(id.clone(), why);
+    let fail = |why: Broken| Verdict::Broken(id.clone(), why);
     match spec_id(path) {
-        Ok((actual, _)) if actual != id => return fail(format!("build.json hashes to {actual}")),
-        Ok((_, imports)) if imports != meta.imports => {
-            return fail(
-                "artifact.json's imports are not the ones build.json names (edited?)".into(),
-            );
-        }
+        Ok((actual, _)) if actual != id => return fail(Broken::SpecHash { actual }),
+        Ok((_, imports)) if imports != meta.imports => return fail(Broken::ImportsEdited),
         Ok(_) => {}
-        Err(why) => return fail(why),
+        Err(why) => return fail(Broken::UnreadableSpec(why)),
     }
     match store.writable_entry(path) {
         Ok(None) => {}
-        Ok(Some(entry)) => {
-            return fail(format!(
-                "{} is writable: the artifact may have been changed",
-                entry.display()
-            ));
-        }
-        Err(error) => return fail(error.to_string()),
+        Ok(Some(entry)) => return fail(Broken::Writable { entry }),
+        Err(error) => return fail(Broken::Unscannable(error.to_string())),
     }
     if meta.name.starts_with("profile-")
         && let Some(link) = dangling_link(path)
     {
-        return fail(format!("{} points at nothing", link.display()));
+        return fail(Broken::DanglingLink { link });
     }
     Verdict::Intact(id, meta.imports, meta.dependencies)
 }

@@ -66,6 +66,13 @@ pub enum Error {
     Gc(#[from] hit_engine::gc::GcError),
     #[error(transparent)]
     Verify(#[from] hit_engine::verify::VerifyError),
+    /// A file the user named cannot be read.
+    #[error("cannot read {}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}")]
     Io {
         what: String,
@@ -78,7 +85,12 @@ impl Error {
     /// 2 for bad input, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Input(_) | Self::Lang(_) | Self::Spec(_) | Self::Id(_) | Self::Key(_) => 2,
+            Self::Input(_)
+            | Self::Unreadable { .. }
+            | Self::Lang(_)
+            | Self::Spec(_)
+            | Self::Id(_)
+            | Self::Key(_) => 2,
             _ => 1,
         }
     }
@@ -202,8 +214,10 @@ pub fn read_spec(path: &Path) -> Result<BuildSpec> {
             .map_err(Error::io("reading the build spec from standard input"))?;
         text
     } else {
-        std::fs::read_to_string(path)
-            .map_err(Error::io(format!("cannot read {}", path.display())))?
+        std::fs::read_to_string(path).map_err(|source| Error::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?
     };
     BuildSpec::from_json(&text)
         .map_err(|error| Error::Input(format!("{}: {error}", path.display())))

@@ -27,11 +27,11 @@ pub enum JobError {
         program: String,
         path: String,
     },
-    #[error("{step}: `{command}` {status}")]
+    #[error("{step}: `{command}` {}", describe(*.status))]
     Failed {
         step: String,
         command: String,
-        status: String,
+        status: ExitStatus,
     },
     #[error(
         "{step}: {what} is {bytes} bytes long, and Linux passes at most {MAX_ARG_BYTES} bytes per variable or argument to a program{hint}"
@@ -66,6 +66,36 @@ pub enum JobError {
         what: String,
         source: io::Error,
     },
+}
+
+impl JobError {
+    /// Where in the spec it failed (`build.commands[2].commands[0]`).
+    pub fn step(&self) -> &str {
+        match self {
+            Self::Substitute { step, .. }
+            | Self::NotFound { step, .. }
+            | Self::Failed { step, .. }
+            | Self::TooLong { step, .. }
+            | Self::TooBig { step, .. }
+            | Self::Chdir { step, .. }
+            | Self::TimedOut { step, .. }
+            | Self::Io { step, .. } => step,
+        }
+    }
+
+    /// A short, stable name of the variant (`failed`, `not_found`, `timed_out`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Substitute { .. } => "substitute",
+            Self::NotFound { .. } => "not_found",
+            Self::Failed { .. } => "failed",
+            Self::TooLong { .. } => "too_long",
+            Self::TooBig { .. } => "too_big",
+            Self::Chdir { .. } => "chdir",
+            Self::TimedOut { .. } => "timed_out",
+            Self::Io { .. } => "io",
+        }
+    }
 }
 
 /// The variables and working directory of a scope.
@@ -372,7 +402,7 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             return Err(JobError::Failed {
                 step: step.to_owned(),
                 command: command_line,
-                status: describe(status),
+                status,
             });
         }
         if let Some(variable) = &run.to_var {

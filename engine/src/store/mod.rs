@@ -214,6 +214,13 @@ impl StoreEntry {
     }
 }
 
+/// What [`Store::check_claim`] found when a build did not leave `$ARTIFACT` as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenClaim {
+    /// Where the directory the build made at `$ARTIFACT` went, if it made one.
+    pub moved_to: Option<PathBuf>,
+}
+
 /// The directories of one build in progress, with the claimed artifact path.
 #[derive(Debug)]
 pub struct Staging {
@@ -635,14 +642,11 @@ impl Store {
     pub fn strip_special(
         &self,
         staging: &Staging,
-    ) -> Result<Result<Vec<PathBuf>, String>, StoreError> {
+    ) -> Result<Result<Vec<PathBuf>, (PathBuf, String)>, StoreError> {
         let special = fs::strip_special(&staging.stage_dir)
             .map_err(io_error("cannot scan", &staging.stage_dir))?;
         Ok(match special.refused {
-            Some((path, kind)) => Err(format!(
-                "{} is a {kind}: artifacts hold only files, directories and symlinks",
-                path.display()
-            )),
+            Some((path, kind)) => Err((path, kind.to_string())),
             None => Ok(special.stripped),
         })
     }
@@ -758,31 +762,20 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the build left its claim as it was; if it replaced it by a directory of its
-    /// own (`rm -rf $ARTIFACT; mkdir $ARTIFACT`), that directory is moved out of the store
-    /// into the build's work dir (`replaced-artifact/`), and the reason is returned.
-    pub fn check_claim(&self, staging: &Staging) -> Result<Result<(), String>, StoreError> {
+    /// Whether the build left its claim as it was (`None`); if it removed it, or replaced
+    /// it by a directory of its own (`rm -rf $ARTIFACT; mkdir $ARTIFACT`), that directory is
+    /// moved out of the store into the build's work dir (`replaced-artifact/`).
+    pub fn check_claim(&self, staging: &Staging) -> Result<Option<BrokenClaim>, StoreError> {
         let path = &staging.artifact_dir;
         // Only this build (it holds the id's lock) changes its claim: no commit lock needed
         // to see that it is intact, the common case.
         if std::fs::read_link(path).ok().as_deref() == Some(staging.stage_dir.as_path()) {
-            return Ok(Ok(()));
+            return Ok(None);
         }
         let _commit = self.commit_lock()?;
-        let moved = self.take_back_replaced(staging)?;
-        let what = match moved {
-            Some(to) => format!(
-                "removed $ARTIFACT ({}) and made a directory there instead (now in {}); \
-                 install into $ARTIFACT, never remove or replace it",
-                path.display(),
-                to.display()
-            ),
-            None => format!(
-                "removed $ARTIFACT ({}); install into $ARTIFACT, never remove or replace it",
-                path.display()
-            ),
-        };
-        Ok(Err(format!("the build {what}")))
+        Ok(Some(BrokenClaim {
+            moved_to: self.take_back_replaced(staging)?,
+        }))
     }
 
     /// Moves a real directory at a build's claimed path into its work dir. Only this build

@@ -8,7 +8,8 @@
 //! - `--json`: one JSON object per line on stdout for every event (`waiting`, `started`,
 //!   `present`, `finished`, `failed`, `skipped`), then the final `profile` or `summary`.
 
-use hit_engine::build::{BuildEvent, BuildFailure, Reporter};
+use hit_engine::build::{BuildEvent, BuildFailure, FailureCause, Reporter};
+use hit_engine::job::JobError;
 use hit_engine::spec::ArtifactId;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -16,6 +17,9 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// The version of `--json`'s events (docs/cli.md): a field's meaning changes only with it.
+pub const JSON_SCHEMA: u32 = 1;
 
 /// How much to say, and in which form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +103,9 @@ impl Progress {
         matches!(self.output, Output::Human { quiet: true, .. })
     }
 
-    /// One JSON event on stdout.
-    pub fn json(&self, value: serde_json::Value) {
+    /// One JSON event on stdout, stamped with the [`JSON_SCHEMA`] it follows.
+    pub fn json(&self, mut value: serde_json::Value) {
+        value["schema"] = json!(JSON_SCHEMA);
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{value}");
         let _ = stdout.flush();
@@ -153,7 +158,8 @@ impl Reporter for Progress {
                     "event": "finished", "name": name, "id": id.to_string(), "duration_ms": duration.as_millis() as u64,
                 }),
                 BuildEvent::Failed { name, failure } => json!({
-                    "event": "failed", "name": name, "id": failure.id.to_string(), "error": failure.error,
+                    "event": "failed", "name": name, "id": failure.id.to_string(),
+                    "error": failure.cause.to_string(), "cause": cause(&failure.cause),
                     "log": failure.log, "build_dir": failure.build_dir, "log_tail": failure.log_tail,
                 }),
                 BuildEvent::Skipped { name, id, because } => {
@@ -214,9 +220,48 @@ impl Reporter for Progress {
     }
 }
 
+/// Why a build failed, as `--json` writes it: `{"kind": ..., ...}` with the variant's
+/// fields (see docs/cli.md).
+fn cause(cause: &FailureCause) -> serde_json::Value {
+    let mut value = match cause {
+        FailureCause::Fetch { key, .. } | FailureCause::Unpack { key, .. } => {
+            json!({"key": key.to_string()})
+        }
+        FailureCause::Command(error) => {
+            let mut value = json!({"step": error.step(), "reason": error.kind()});
+            match error {
+                JobError::Failed {
+                    command, status, ..
+                } => {
+                    use std::os::unix::process::ExitStatusExt;
+                    value["command"] = json!(command);
+                    value["exit_code"] = json!(status.code());
+                    value["signal"] = json!(status.signal());
+                }
+                JobError::TimedOut { command, .. } => value["command"] = json!(command),
+                JobError::NotFound { program, .. } => value["program"] = json!(program),
+                _ => {}
+            }
+            value
+        }
+        FailureCause::ChangedImport { import, path } => {
+            json!({"import": import.to_string(), "path": path})
+        }
+        FailureCause::StagingPath { file, staging } => json!({"file": file, "staging": staging}),
+        FailureCause::ReplacedArtifact { artifact, moved_to } => {
+            json!({"artifact": artifact, "moved_to": moved_to})
+        }
+        FailureCause::SpecialFile { path, kind } => json!({"path": path, "file_kind": kind}),
+        FailureCause::Log(_) | FailureCause::Store(_) => json!({}),
+    };
+    value["kind"] = json!(cause.kind());
+    value["message"] = json!(cause.to_string());
+    value
+}
+
 /// The failure report: what failed, the end of its log, where to look.
 pub fn failure(failure: &BuildFailure) -> String {
-    let mut out = format!("build of {} failed: {}\n", failure.id, failure.error);
+    let mut out = format!("build of {} failed: {}\n", failure.id, failure.cause);
     if !failure.log_tail.is_empty() {
         out.push_str(&format!(
             "last {} lines of the log:\n",

@@ -26,6 +26,10 @@
 //! last lines and where the log and the build directory are; the build directory is kept.
 //! Only a problem with the store itself (or an import that is not built) is an `Err`.
 
+mod failure;
+
+pub use failure::{BuildFailure, FailureCause};
+
 use crate::job::{BuildLog, Environment, JobRunner, LogSink, log_tail};
 use crate::jobserver::Jobserver;
 use crate::source::SourceCache;
@@ -106,16 +110,6 @@ pub enum BuildOutcome {
         duration: Duration,
     },
     Failed(BuildFailure),
-}
-
-/// A build that failed, with what a user needs to look into it.
-#[derive(Debug)]
-pub struct BuildFailure {
-    pub id: ArtifactId,
-    pub error: String,
-    pub log: PathBuf,
-    pub build_dir: PathBuf,
-    pub log_tail: Vec<String>,
 }
 
 /// A build that could not even be attempted.
@@ -280,14 +274,10 @@ impl<'a> Builder<'a> {
             if self.store.fingerprint(path).ok() != Some(before) {
                 // It no longer is what its id says: out of the store, to be built again.
                 self.store.purge(&import.id)?;
-                result = Err(format!(
-                    "the build changed files of {} (an import, at {}); builds may write only \
-                     into $ARTIFACT and $BUILD. {} was removed from the store: build again to \
-                     rebuild it",
-                    import.id,
-                    path.display(),
-                    import.id.name()
-                ));
+                result = Err(FailureCause::ChangedImport {
+                    import: import.id.clone(),
+                    path: path.clone(),
+                });
                 break;
             }
         }
@@ -308,16 +298,16 @@ impl<'a> Builder<'a> {
                     duration: started.elapsed(),
                 })
             }
-            Err(error) => {
+            Err(cause) => {
                 // The tail is taken before hit's own last line, which repeats the error.
                 let log_tail = log_tail(&staging.log_path, FAILURE_TAIL_LINES);
-                log.line(&format!("hit: build of {id} failed: {error}"))
+                log.line(&format!("hit: build of {id} failed: {cause}"))
                     .map_err(log_error)?;
                 drop(log);
                 self.store.abandon(&staging)?;
                 Ok(BuildOutcome::Failed(BuildFailure {
                     id: id.clone(),
-                    error,
+                    cause,
                     log_tail,
                     log: staging.log_path,
                     build_dir: staging.work_dir,
@@ -326,7 +316,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Sources, then commands. The error is the message for the user.
+    /// Sources, then commands, then the checks of what the build left.
     fn run(
         &self,
         spec: &BuildSpec,
@@ -334,21 +324,24 @@ impl<'a> Builder<'a> {
         log: &mut BuildLog<'_>,
         vars: BTreeMap<String, String>,
         deadline: Option<Instant>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FailureCause> {
         for source in spec.sources() {
             let target = staging.build_dir.join(source.unpack_dir());
             let url = source.url.as_deref().unwrap_or("(cache or mirrors only)");
             log.line(&format!("+ fetch {} {url}", source.key))
-                .map_err(|e| e.to_string())?;
+                .map_err(FailureCause::Log)?;
             self.sources
                 .prepare(source)
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| FailureCause::Fetch {
+                    key: source.key.clone(),
+                    error,
+                })?;
             log.line(&format!(
                 "+ unpack {} into {}",
                 source.key,
                 target.display()
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(FailureCause::Log)?;
             self.sources
                 .unpack(
                     &source.key,
@@ -356,7 +349,10 @@ impl<'a> Builder<'a> {
                     &target,
                     source.strip_rule(),
                 )
-                .map_err(|error| format!("unpacking {}: {error}", source.key))?;
+                .map_err(|error| FailureCause::Unpack {
+                    key: source.key.clone(),
+                    error,
+                })?;
         }
         let mut env = Environment {
             vars,
@@ -366,32 +362,38 @@ impl<'a> Builder<'a> {
             .with_jobserver(self.jobserver.as_deref())
             .with_deadline(deadline)
             .run(spec.commands(), &mut env)
-            .map_err(|error| error.to_string())?;
-        self.store
+            .map_err(FailureCause::Command)?;
+        if let Some(broken) = self
+            .store
             .check_claim(staging)
-            .map_err(|error| error.to_string())??;
-        match self.store.stage_reference(staging) {
-            Ok(None) => {}
-            Ok(Some(file)) => {
-                return Err(format!(
-                    "{} refers to the staging directory {}: the build resolved the symlink at \
-                     $ARTIFACT (with realpath or similar); use $ARTIFACT as given",
-                    file.display(),
-                    staging.stage_dir.display()
-                ));
-            }
-            Err(error) => return Err(error.to_string()),
+            .map_err(FailureCause::Store)?
+        {
+            return Err(FailureCause::ReplacedArtifact {
+                artifact: staging.artifact_dir.clone(),
+                moved_to: broken.moved_to,
+            });
+        }
+        if let Some(file) = self
+            .store
+            .stage_reference(staging)
+            .map_err(FailureCause::Store)?
+        {
+            return Err(FailureCause::StagingPath {
+                file,
+                staging: staging.stage_dir.clone(),
+            });
         }
         let stripped = self
             .store
             .strip_special(staging)
-            .map_err(|error| error.to_string())??;
+            .map_err(FailureCause::Store)?
+            .map_err(|(path, kind)| FailureCause::SpecialFile { path, kind })?;
         for file in stripped {
             log.line(&format!(
                 "hit: removed the setuid/setgid bits of {} (a store hands out no privileges)",
                 file.display()
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(FailureCause::Log)?;
         }
         Ok(())
     }
