@@ -28,6 +28,7 @@ use crate::profile::links::{LinkRecord, LinkState, ProfileLinks};
 use crate::spec::canonical::base32_lower;
 use crate::spec::{ArtifactId, SourceKey};
 use crate::store::{EntryKind, Store, StoreError};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -234,7 +235,10 @@ pub fn plan(
             EntryKind::Foreign => foreign.push(entry.path),
         }
     }
-    let seen = crate::par::map(&artifacts, |path| examine(store, path, &keep, source_dir));
+    let seen: Vec<Seen> = artifacts
+        .par_iter()
+        .map(|path| examine(store, path, &keep, source_dir))
+        .collect();
     for (path, seen) in artifacts.into_iter().zip(seen) {
         match seen {
             Seen::Kept(sources) => used_sources.extend(sources),

@@ -28,7 +28,6 @@ pub mod home;
 pub mod job;
 pub mod jobserver;
 pub mod ownership;
-mod par;
 pub mod profile;
 pub mod schedule;
 pub mod source;

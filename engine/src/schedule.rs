@@ -9,6 +9,13 @@
 //! [`Reporter`] from both the workers (log lines) and the main thread (finished, failed,
 //! skipped).
 //!
+//! Builds do not run on rayon. rayon's pool is for data-parallel CPU and file-system work
+//! that finishes (evaluating recipes in hit-lang, gc's and verify's scans, hashing cached
+//! sources, assembling profiles): a build blocks for minutes on processes and on jobserver
+//! tokens, and would starve those of threads. The two never wait on each other; with `-j N`
+//! builds plus rayon's one thread per core, the machine may run up to N + cores threads,
+//! of which the build threads mostly sleep.
+//!
 //! ## Tokens
 //!
 //! One GNU make jobserver with N tokens (`-j N`) is shared by everything: the main thread

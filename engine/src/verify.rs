@@ -34,6 +34,7 @@ use crate::profile::links::{LinkError, LinkRecord, LinkState, ProfileLinks};
 use crate::spec::canonical::hash_document;
 use crate::spec::{ArtifactId, BuildSpec, PackageName};
 use crate::store::{EntryKind, META_DIR, Store, StoreError};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -235,7 +236,10 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
             EntryKind::Foreign => report.foreign.push(entry.path),
         }
     }
-    let verdicts = crate::par::map(&artifacts, |path| check_artifact(store, path));
+    let verdicts: Vec<Verdict> = artifacts
+        .par_iter()
+        .map(|path| check_artifact(store, path))
+        .collect();
     for (path, mut verdict) in artifacts.into_iter().zip(verdicts) {
         report.artifacts += 1;
         if let Verdict::Broken(id, _) = &verdict

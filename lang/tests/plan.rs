@@ -478,3 +478,41 @@ recipe(#{
         mylib.stages[0]
     );
 }
+
+/// Recipes are evaluated on all cores, but the outcome is that of one at a time: the same
+/// build order every time, and of several broken recipes, the one met first is reported.
+#[test]
+fn parallel_evaluation_keeps_the_sequential_order_and_first_error() {
+    let mut files = Files::default();
+    let names: Vec<String> = (0..60).map(|i| format!("p{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        // Each depends on the one after it, named in reverse, so discovery order differs
+        // from both name order and evaluation rounds.
+        let deps: Vec<String> = names[i + 1..].iter().take(2).rev().cloned().collect();
+        files = files.with(
+            &format!("/repo/{name}.rhai"),
+            &format!("recipe(#{{ name: {name:?}, deps: {deps:?} }})"),
+        );
+    }
+    let files = files.with("/p/s.rhai", &profile(r#"packages: ["p00", "p30"]"#));
+    let first = plan_of(&files, "/p/s.rhai").unwrap();
+    let order: Vec<&str> = first.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(order.len(), 60);
+    assert_eq!(order.last(), Some(&"p00"), "{order:?}");
+    for _ in 0..10 {
+        let again = plan_of(&files, "/p/s.rhai").unwrap();
+        let again: Vec<&str> = again.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(again, order);
+    }
+
+    // Two broken recipes: p04 (the third met, depth first: p00, p02, p04) and p32 (named
+    // by the profile's second package's p30, so evaluated a round earlier than p04).
+    let broken = files
+        .clone()
+        .with("/repo/p04.rhai", "recipe(#{ name: \"p04\", colour: 1 })")
+        .with("/repo/p32.rhai", "recipe(#{ name: \"p32\", colour: 2 })");
+    for _ in 0..10 {
+        let error = plan_of(&broken, "/p/s.rhai").unwrap_err().to_string();
+        assert!(error.starts_with("/repo/p04.rhai"), "{error}");
+    }
+}

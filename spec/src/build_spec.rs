@@ -70,10 +70,11 @@ impl SpecParts {
         document.insert("sources".into(), Value::Array(sources));
         let imports: Vec<Value> = self.imports.iter().map(Import::to_document).collect();
         let commands: Vec<Value> = self.commands.iter().map(Command::to_document).collect();
-        document.insert(
-            "build".into(),
-            json!({"import": imports, "commands": commands}),
-        );
+        // Built as values, not through `json!`, which would serialize (copy) each array.
+        let mut build = Map::new();
+        build.insert("import".into(), Value::Array(imports));
+        build.insert("commands".into(), Value::Array(commands));
+        document.insert("build".into(), Value::Object(build));
         Value::Object(document)
     }
 }

@@ -22,30 +22,22 @@ pub enum CanonicalError {
     Float { path: String },
 }
 
-/// Returns `doc` without the keys that start with `nohash_`, at any depth.
-pub fn prune_nohash(doc: &Value) -> Value {
-    match doc {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(key, _)| !key.starts_with("nohash_"))
-                .map(|(key, value)| (key.clone(), prune_nohash(value)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(prune_nohash).collect()),
-        other => other.clone(),
-    }
-}
-
 /// Serializes `doc` canonically (see the module doc). `nohash_` keys are *not* pruned here.
 pub fn canonical_json(doc: &Value) -> Result<String, CanonicalError> {
     let mut out = String::new();
-    write_value(doc, &mut out, &mut String::from("$"))?;
+    write_value(doc, &mut out, false).map_err(|path| CanonicalError::Float {
+        path: format!("${path}"),
+    })?;
     Ok(out)
 }
 
 /// The hash of a document of the given kind: prune, serialize, digest, encode.
 pub fn hash_document(kind: &str, doc: &Value) -> Result<String, CanonicalError> {
-    let json = canonical_json(&prune_nohash(doc))?;
+    // Pruned while writing: no pruned copy of the document is made.
+    let mut json = String::new();
+    write_value(doc, &mut json, true).map_err(|path| CanonicalError::Float {
+        path: format!("${path}"),
+    })?;
     let mut hasher = Sha256::new();
     hasher.update(kind.as_bytes());
     hasher.update(b"|");
@@ -54,7 +46,10 @@ pub fn hash_document(kind: &str, doc: &Value) -> Result<String, CanonicalError> 
     Ok(base32_lower(&digest[..20]))
 }
 
-fn write_value(value: &Value, out: &mut String, path: &mut String) -> Result<(), CanonicalError> {
+/// Writes `value` canonically, leaving out `nohash_` keys if `prune`. A float is an error
+/// whose path (`.build.commands[2]`) is put together on the way out, so that the common
+/// case builds no paths at all.
+fn write_value(value: &Value, out: &mut String, prune: bool) -> Result<(), String> {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -65,7 +60,7 @@ fn write_value(value: &Value, out: &mut String, path: &mut String) -> Result<(),
             } else if let Some(int) = number.as_u64() {
                 write!(out, "{int}").expect("writing to a String cannot fail");
             } else {
-                return Err(CanonicalError::Float { path: path.clone() });
+                return Err(String::new());
             }
         }
         Value::String(text) => write_string(text, out),
@@ -75,15 +70,15 @@ fn write_value(value: &Value, out: &mut String, path: &mut String) -> Result<(),
                 if index > 0 {
                     out.push(',');
                 }
-                let len = path.len();
-                write!(path, "[{index}]").expect("writing to a String cannot fail");
-                write_value(item, out, path)?;
-                path.truncate(len);
+                write_value(item, out, prune).map_err(|path| format!("[{index}]{path}"))?;
             }
             out.push(']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
+            let mut keys: Vec<&String> = map
+                .keys()
+                .filter(|key| !(prune && key.starts_with("nohash_")))
+                .collect();
             keys.sort_unstable();
             out.push('{');
             for (index, key) in keys.into_iter().enumerate() {
@@ -92,10 +87,7 @@ fn write_value(value: &Value, out: &mut String, path: &mut String) -> Result<(),
                 }
                 write_string(key, out);
                 out.push(':');
-                let len = path.len();
-                write!(path, ".{key}").expect("writing to a String cannot fail");
-                write_value(&map[key], out, path)?;
-                path.truncate(len);
+                write_value(&map[key], out, prune).map_err(|path| format!(".{key}{path}"))?;
             }
             out.push('}');
         }
@@ -194,7 +186,19 @@ mod tests {
     #[test]
     fn nohash_keys_are_pruned_at_any_depth() {
         let doc = json!({"a": 1, "nohash_b": 2, "c": [{"nohash_d": 3, "e": 4}]});
-        assert_eq!(prune_nohash(&doc), json!({"a": 1, "c": [{"e": 4}]}));
+        let pruned = json!({"a": 1, "c": [{"e": 4}]});
+        assert_eq!(
+            hash_document("k", &doc).unwrap(),
+            hash_document("k", &pruned).unwrap()
+        );
+        // Only hashing prunes: the canonical form keeps them.
+        assert!(canonical_json(&doc).unwrap().contains("nohash_d"));
+        // A float under a pruned key is never looked at.
+        let float = json!({"a": 1, "nohash_f": 1.5});
+        assert_eq!(
+            hash_document("k", &float).unwrap(),
+            hash_document("k", &json!({"a": 1})).unwrap()
+        );
     }
 
     #[test]

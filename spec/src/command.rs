@@ -120,7 +120,10 @@ impl Command {
                 Value::Object(node)
             }
             Self::Scope(inner) => {
-                json!({"commands": inner.iter().map(Command::to_document).collect::<Vec<_>>()})
+                let mut node = Map::new();
+                let inner = inner.iter().map(Command::to_document).collect();
+                node.insert("commands".into(), Value::Array(inner));
+                Value::Object(node)
             }
             Self::Env(change) => {
                 let mut node = Map::new();

@@ -26,6 +26,7 @@ pub mod links;
 use crate::spec::canonical::hash_document;
 use crate::spec::{ArtifactId, PackageName, pretty_document};
 use crate::store::{ArtifactMeta, META_DIR, META_FORMAT, Store, StoreError};
+use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -186,84 +187,117 @@ enum Entry {
     Link { package: String, target: PathBuf },
 }
 
+/// One entry of a package's tree, in the order the merge visits them.
+struct Found {
+    path: PathBuf,
+    is_dir: bool,
+    target: PathBuf,
+}
+
+/// Every entry of a package (`.hit/` left out), depth first, each directory's entries in
+/// name order, as [`plan_tree`] merges them.
+fn list_package(root: &Path) -> Result<Vec<Found>, ProfileError> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let dir = root.join(&relative);
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(io_error("cannot read", &dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io_error("cannot read", &dir))?;
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            if relative.as_os_str().is_empty() && entry.file_name() == META_DIR {
+                continue;
+            }
+            let path = relative.join(entry.file_name());
+            let is_dir = entry
+                .file_type()
+                .map_err(io_error("cannot read", &entry.path()))?
+                .is_dir();
+            if is_dir {
+                stack.push(path.clone());
+            }
+            found.push(Found {
+                path,
+                is_dir,
+                target: entry.path(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The merged tree of the packages (read on all cores, merged in the profile's order).
 fn plan_tree(
     packages: &[(String, ArtifactId, PathBuf)],
     prefer: &[String],
 ) -> Result<BTreeMap<PathBuf, Entry>, ProfileError> {
     let rank = |name: &str| prefer.iter().position(|p| p == name).unwrap_or(usize::MAX);
+    let listings: Vec<Vec<Found>> = packages
+        .par_iter()
+        .map(|(_, _, root)| list_package(root))
+        .collect::<Result<_, _>>()?;
     let mut tree: BTreeMap<PathBuf, Entry> = BTreeMap::new();
-    for (name, _, root) in packages {
-        let mut stack = vec![PathBuf::new()];
-        while let Some(relative) = stack.pop() {
-            let dir = root.join(&relative);
-            let mut entries: Vec<_> = std::fs::read_dir(&dir)
-                .map_err(io_error("cannot read", &dir))?
-                .collect::<Result<_, _>>()
-                .map_err(io_error("cannot read", &dir))?;
-            entries.sort_by_key(|entry| entry.file_name());
-            for entry in entries {
-                let path = relative.join(entry.file_name());
-                if relative.as_os_str().is_empty() && entry.file_name() == META_DIR {
-                    continue;
+    for ((name, _, _), listing) in packages.iter().zip(listings) {
+        for Found {
+            path,
+            is_dir,
+            target,
+        } in listing
+        {
+            match (tree.get(&path), is_dir) {
+                (None, true) => {
+                    tree.insert(
+                        path,
+                        Entry::Dir {
+                            package: name.clone(),
+                        },
+                    );
                 }
-                let is_dir = entry
-                    .file_type()
-                    .map_err(io_error("cannot read", &entry.path()))?
-                    .is_dir();
-                match (tree.get(&path), is_dir) {
-                    (None, true) => {
-                        tree.insert(
-                            path.clone(),
-                            Entry::Dir {
-                                package: name.clone(),
-                            },
-                        );
-                        stack.push(path);
+                (None, false) => {
+                    tree.insert(
+                        path,
+                        Entry::Link {
+                            package: name.clone(),
+                            target,
+                        },
+                    );
+                }
+                (Some(Entry::Dir { .. }), true) => {}
+                (Some(Entry::Dir { package }), false) => {
+                    return Err(ProfileError::DirectoryConflict {
+                        path,
+                        package: name.clone(),
+                        kind: "file",
+                        other: package.clone(),
+                    });
+                }
+                (Some(Entry::Link { package, .. }), true) => {
+                    return Err(ProfileError::DirectoryConflict {
+                        path,
+                        package: package.clone(),
+                        kind: "file",
+                        other: name.clone(),
+                    });
+                }
+                (Some(Entry::Link { package, .. }), false) => {
+                    let (theirs, ours) = (rank(package), rank(name));
+                    if theirs == usize::MAX && ours == usize::MAX {
+                        return Err(ProfileError::Conflict {
+                            path,
+                            first: package.clone(),
+                            second: name.clone(),
+                        });
                     }
-                    (None, false) => {
+                    if ours < theirs {
                         tree.insert(
                             path,
                             Entry::Link {
                                 package: name.clone(),
-                                target: entry.path(),
+                                target,
                             },
                         );
-                    }
-                    (Some(Entry::Dir { .. }), true) => stack.push(path),
-                    (Some(Entry::Dir { package }), false) => {
-                        return Err(ProfileError::DirectoryConflict {
-                            path,
-                            package: name.clone(),
-                            kind: "file",
-                            other: package.clone(),
-                        });
-                    }
-                    (Some(Entry::Link { package, .. }), true) => {
-                        return Err(ProfileError::DirectoryConflict {
-                            path,
-                            package: package.clone(),
-                            kind: "file",
-                            other: name.clone(),
-                        });
-                    }
-                    (Some(Entry::Link { package, .. }), false) => {
-                        let (theirs, ours) = (rank(package), rank(name));
-                        if theirs == usize::MAX && ours == usize::MAX {
-                            return Err(ProfileError::Conflict {
-                                path,
-                                first: package.clone(),
-                                second: name.clone(),
-                            });
-                        }
-                        if ours < theirs {
-                            tree.insert(
-                                path,
-                                Entry::Link {
-                                    package: name.clone(),
-                                    target: entry.path(),
-                                },
-                            );
-                        }
                     }
                 }
             }
@@ -272,26 +306,30 @@ fn plan_tree(
     Ok(tree)
 }
 
-/// Writes the tree into `stage`; links are relative to where the profile will live (`home`).
+/// Writes the tree into `stage`; links are relative to where the profile will live
+/// (`home`). Directories first, in order; then the links, on all cores (links in different
+/// directories are made in parallel by the kernel).
 fn write_tree(
     tree: &BTreeMap<PathBuf, Entry>,
     stage: &Path,
     home: &Path,
 ) -> Result<(), ProfileError> {
+    let mut links = Vec::new();
     for (relative, entry) in tree {
-        let path = stage.join(relative);
         match entry {
             Entry::Dir { .. } => {
+                let path = stage.join(relative);
                 std::fs::create_dir_all(&path).map_err(io_error("cannot create", &path))?
             }
-            Entry::Link { target, .. } => {
-                let from = home.join(relative);
-                let link = relative_path(from.parent().expect("entries have a parent"), target);
-                std::os::unix::fs::symlink(&link, &path).map_err(io_error("cannot link", &path))?;
-            }
+            Entry::Link { target, .. } => links.push((relative, target)),
         }
     }
-    Ok(())
+    links.par_iter().try_for_each(|(relative, target)| {
+        let path = stage.join(relative);
+        let from = home.join(relative);
+        let link = relative_path(from.parent().expect("entries have a parent"), target);
+        std::os::unix::fs::symlink(&link, &path).map_err(io_error("cannot link", &path))
+    })
 }
 
 /// The path of `to` relative to the directory `from` (both absolute, lexically clean).

@@ -33,6 +33,7 @@ use crate::home::Home;
 use crate::spec::canonical::{base32_lower, hex_lower};
 use crate::spec::{SourceKey, SourceSpec, Strip};
 use download::{Downloader, Location};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -414,20 +415,23 @@ impl SourceCache {
             }
         }
         files.sort();
-        let checked = crate::par::map(&files, |(kind, name, path)| -> Result<_, SourceError> {
-            let actual = match *kind {
-                "sha256" => SourceKey::Sha256(hex_lower(&hash_file(path)?)),
-                _ => {
-                    let bytes = std::fs::read(path).map_err(io_error(path))?;
-                    SourceKey::Files(pack_digest(&bytes))
-                }
-            };
-            let expected = format!("{kind}:{name}");
-            Ok((actual.to_string() != expected).then(|| CorruptSource {
-                path: path.clone(),
-                actual: actual.to_string(),
-            }))
-        });
+        let checked: Vec<Result<_, SourceError>> = files
+            .par_iter()
+            .map(|(kind, name, path)| {
+                let actual = match *kind {
+                    "sha256" => SourceKey::Sha256(hex_lower(&hash_file(path)?)),
+                    _ => {
+                        let bytes = std::fs::read(path).map_err(io_error(path))?;
+                        SourceKey::Files(pack_digest(&bytes))
+                    }
+                };
+                let expected = format!("{kind}:{name}");
+                Ok((actual.to_string() != expected).then(|| CorruptSource {
+                    path: path.clone(),
+                    actual: actual.to_string(),
+                }))
+            })
+            .collect();
         checked.into_iter().filter_map(Result::transpose).collect()
     }
 

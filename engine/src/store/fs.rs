@@ -14,7 +14,12 @@ pub(crate) fn make_read_only(root: &Path, include_root: bool) -> io::Result<()> 
     }
     if meta.is_dir() {
         for entry in fs::read_dir(root)? {
-            make_read_only(&entry?.path(), true)?;
+            let entry = entry?;
+            // A symlink has no mode of its own: skipped without a stat (the directory
+            // entry says what it is). A profile is almost all symlinks.
+            if !entry.file_type()?.is_symlink() {
+                make_read_only(&entry.path(), true)?;
+            }
         }
     }
     if include_root {

@@ -77,6 +77,7 @@ pub use lock::FileLock;
 
 use crate::home::{Home, SyncPolicy};
 use crate::spec::ArtifactId;
+use rayon::prelude::*;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -148,40 +149,23 @@ impl Trash {
     /// Deletes what the trash holds, on all cores (unlinks in different directories run
     /// in parallel in the kernel), then the trash itself. A small artifact is one piece of
     /// work; a big one (many top-level entries) is split at those entries, so that one big
-    /// artifact is spread over the cores too.
+    /// artifact is spread over the cores too (rayon steals the pieces).
     pub(crate) fn empty(self) -> Result<(), StoreError> {
         const SPLIT_ABOVE: usize = 16;
-        let artifacts: Vec<PathBuf> = (0..self.taken)
-            .map(|n| self.dir.join(n.to_string()))
-            .collect();
-        // Small ones go at once; big ones return their entries.
-        let listed = crate::par::map(&artifacts, |artifact| -> Result<_, StoreError> {
-            fs::make_writable(artifact).map_err(io_error("cannot remove", artifact))?;
-            let entries: Vec<PathBuf> = std::fs::read_dir(artifact)
+        (0..self.taken).into_par_iter().try_for_each(|n| {
+            let artifact = self.dir.join(n.to_string());
+            fs::make_writable(&artifact).map_err(io_error("cannot remove", &artifact))?;
+            let entries: Vec<PathBuf> = std::fs::read_dir(&artifact)
                 .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
-                .map_err(io_error("cannot read", artifact))?;
-            if entries.len() > SPLIT_ABOVE {
-                return Ok(Some((artifact.clone(), entries)));
+                .map_err(io_error("cannot read", &artifact))?;
+            if entries.len() <= SPLIT_ABOVE {
+                return fs::remove_tree(&artifact).map_err(io_error("cannot remove", &artifact));
             }
-            fs::remove_tree(artifact).map_err(io_error("cannot remove", artifact))?;
-            Ok(None)
-        });
-        let mut big = Vec::new();
-        let mut entries = Vec::new();
-        for listing in listed {
-            if let Some((artifact, its)) = listing? {
-                big.push(artifact);
-                entries.extend(its);
-            }
-        }
-        crate::par::map(&entries, |path| {
-            fs::remove_tree(path).map_err(io_error("cannot remove", path))
-        })
-        .into_iter()
-        .collect::<Result<(), _>>()?;
-        for artifact in big {
-            std::fs::remove_dir(&artifact).map_err(io_error("cannot remove", &artifact))?;
-        }
+            entries.par_iter().try_for_each(|path| {
+                fs::remove_tree(path).map_err(io_error("cannot remove", path))
+            })?;
+            std::fs::remove_dir(&artifact).map_err(io_error("cannot remove", &artifact))
+        })?;
         std::fs::remove_dir(&self.dir).map_err(io_error("cannot remove", &self.dir))
     }
 }

@@ -5,7 +5,11 @@
 //! `recipe` picks another recipe) and evaluated with its parameters (the profile's, then
 //! the command line's, then the package's own); its `deps` and `build_deps` join the work
 //! list. The list is depth first in the order the profile and recipes name things, and that
-//! *discovery order* is the tie-break of the build order (see [`super::order`]).
+//! *discovery order* is the tie-break of the build order (see `order`).
+//!
+//! Evaluation is the expensive part (a cold plan of 1,000 recipes), so recipes are
+//! evaluated on all cores first, then walked in that sequential order: the order, and the
+//! error reported when several recipes fail, are the same as one at a time.
 
 use super::{Loader, at};
 use crate::engine::Evaluator;
@@ -13,8 +17,9 @@ use crate::error::LangError;
 use crate::profile::{PackageSettings, Profile};
 use crate::recipe::Recipe;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// A package whose recipe has been evaluated.
 pub(super) struct Evaluated {
@@ -57,6 +62,10 @@ pub(super) fn discover(
     params: &serde_json::Map<String, Value>,
     requested: &[String],
 ) -> Result<Discovered, LangError> {
+    let results = evaluate_all(evaluator, loader, profile, params, requested);
+    // The sequential walk over the results: the discovery order, and the error that a
+    // one-at-a-time evaluation would have met first.
+    let mut results = results;
     let mut packages: BTreeMap<String, Evaluated> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut work: Vec<(String, Option<String>)> = requested
@@ -68,41 +77,176 @@ pub(super) fn discover(
         if packages.contains_key(&name) {
             continue;
         }
-        let settings = profile
-            .packages
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| s.clone())
-            .unwrap_or_default();
-        let recipe_name = settings.recipe.clone().unwrap_or_else(|| name.clone());
-        let Some(file) = find_recipe(loader, &profile.package_dirs, &recipe_name) else {
-            let message = unknown_package(&recipe_name, &profile.package_dirs);
-            return Err(match needed_by.and_then(|by| packages.get(&by)) {
-                Some(by) => by.error(format!("{message} (in the deps of `{}`)", by.recipe.name)),
-                None => at(site.file, site.source, site.position, message),
-            });
+        let evaluated = match results
+            .remove(&name)
+            .expect("every name reached was evaluated")
+        {
+            Ok(evaluated) => evaluated,
+            Err(Failure::Evaluation(error)) => return Err(error),
+            Err(Failure::NotFound(recipe_name)) => {
+                let message = unknown_package(&recipe_name, &profile.package_dirs);
+                return Err(match needed_by.and_then(|by| packages.get(&by)) {
+                    Some(by) => {
+                        by.error(format!("{message} (in the deps of `{}`)", by.recipe.name))
+                    }
+                    None => at(site.file, site.source, site.position, message),
+                });
+            }
         };
-        let source = loader
-            .read(&file)
-            .map_err(|error| LangError::in_file(&file, error))?;
-        let mut package_params = params.clone();
-        package_params.extend(settings.params.clone());
-        let recipe = evaluator.recipe(&file, &source, &recipe_name, &package_params)?;
-        for dep in recipe.deps.iter().chain(&recipe.build_deps).rev() {
+        for dep in evaluated.needs().collect::<Vec<_>>().into_iter().rev() {
             work.push((dep.clone(), Some(name.clone())));
         }
         order.push(name.clone());
-        packages.insert(
-            name,
-            Evaluated {
-                file,
-                source,
-                recipe,
-                settings,
-            },
-        );
+        packages.insert(name, evaluated);
     }
     Ok(Discovered { packages, order })
+}
+
+/// Why a package could not be evaluated.
+enum Failure {
+    /// No recipe of this name in the package dirs.
+    NotFound(String),
+    Evaluation(LangError),
+}
+
+/// Evaluates every package reachable from `requested` on hit-lang's threads (one Rhai
+/// engine per thread: a shared one does not scale). Each evaluation starts those of the
+/// dependencies it is first to name, so a wide profile spreads over the cores at once and
+/// a chain costs no more than one task per package. A package that fails names no
+/// dependencies, so the walk stops there, as a sequential one would.
+fn evaluate_all(
+    evaluator: &Evaluator,
+    loader: &dyn Loader,
+    profile: &Profile,
+    params: &serde_json::Map<String, Value>,
+    requested: &[String],
+) -> HashMap<String, Result<Evaluated, Failure>> {
+    let work = Work {
+        loader,
+        profile,
+        params,
+        seen: Mutex::new(HashSet::new()),
+        results: Mutex::new(HashMap::new()),
+    };
+    // The caller's thread takes the first package (and its first dependencies, and so on)
+    // with the caller's evaluator; the pool takes what else is named. A chain never leaves
+    // the caller's thread.
+    super::threads::pool().in_place_scope(|scope| {
+        let mut first = None;
+        for name in requested {
+            if first.is_none() && work.claim(name) {
+                first = Some(name.clone());
+            } else {
+                work.start(scope, name);
+            }
+        }
+        if let Some(name) = first {
+            work.run(scope, name, Some(evaluator));
+        }
+    });
+    work.results.into_inner().expect("no evaluation panicked")
+}
+
+/// What the evaluation tasks share.
+struct Work<'a> {
+    loader: &'a dyn Loader,
+    profile: &'a Profile,
+    params: &'a serde_json::Map<String, Value>,
+    /// Packages whose evaluation has started.
+    seen: Mutex<HashSet<String>>,
+    results: Mutex<HashMap<String, Result<Evaluated, Failure>>>,
+}
+
+impl<'a> Work<'a> {
+    /// Whether `name` is new (and now taken by the caller).
+    fn claim(&self, name: &str) -> bool {
+        self.seen
+            .lock()
+            .expect("not poisoned")
+            .insert(name.to_owned())
+    }
+
+    /// Starts evaluating `name` unless it has been started already.
+    fn start<'scope>(&'scope self, scope: &rayon::Scope<'scope>, name: &str) {
+        if self.claim(name) {
+            let name = name.to_owned();
+            scope.spawn(move |scope| self.run(scope, name, None));
+        }
+    }
+
+    /// Evaluates `name`, then goes on with the first new dependency it names itself and
+    /// hands the others to the pool: a chain stays on one thread (no wake-up per link),
+    /// a fan-out spreads.
+    fn run<'scope>(
+        &'scope self,
+        scope: &rayon::Scope<'scope>,
+        mut name: String,
+        evaluator: Option<&Evaluator>,
+    ) {
+        loop {
+            let evaluate = |evaluator: &Evaluator| {
+                evaluate(evaluator, self.loader, self.profile, self.params, &name)
+            };
+            let result = match evaluator {
+                Some(evaluator) => evaluate(evaluator),
+                None => super::threads::with_evaluator(evaluate),
+            };
+            let mut next = None;
+            if let Ok(package) = &result {
+                for dep in package.needs() {
+                    if next.is_none() {
+                        if self.claim(dep) {
+                            next = Some(dep.clone());
+                        }
+                    } else {
+                        self.start(scope, dep);
+                    }
+                }
+            }
+            self.results
+                .lock()
+                .expect("not poisoned")
+                .insert(name, result);
+            match next {
+                Some(dep) => name = dep,
+                None => return,
+            }
+        }
+    }
+}
+
+/// Finds and evaluates one package's recipe with its parameters.
+fn evaluate(
+    evaluator: &Evaluator,
+    loader: &dyn Loader,
+    profile: &Profile,
+    params: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Evaluated, Failure> {
+    let settings = profile
+        .packages
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s.clone())
+        .unwrap_or_default();
+    let recipe_name = settings.recipe.clone().unwrap_or_else(|| name.to_owned());
+    let Some(file) = find_recipe(loader, &profile.package_dirs, &recipe_name) else {
+        return Err(Failure::NotFound(recipe_name));
+    };
+    let source = loader
+        .read(&file)
+        .map_err(|error| Failure::Evaluation(LangError::in_file(&file, error)))?;
+    let mut package_params = params.clone();
+    package_params.extend(settings.params.clone());
+    let recipe = evaluator
+        .recipe(&file, &source, &recipe_name, &package_params)
+        .map_err(Failure::Evaluation)?;
+    Ok(Evaluated {
+        file,
+        source,
+        recipe,
+        settings,
+    })
 }
 
 fn unknown_package(name: &str, dirs: &[PathBuf]) -> String {

@@ -19,6 +19,7 @@ mod extends;
 mod lower;
 mod order;
 mod script;
+mod threads;
 
 use crate::engine::Evaluator;
 use crate::error::LangError;
@@ -27,6 +28,7 @@ use crate::recipe::Recipe;
 use crate::stages::{Stage, StageEntry, apply};
 use discover::ProfileSite;
 use hit_spec::{ArtifactId, BuildSpec};
+use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,7 +36,7 @@ use std::path::{Path, PathBuf};
 pub use lower::reference;
 
 /// How the planner reads files: recipes, profiles, patches, and host paths to fingerprint.
-pub trait Loader {
+pub trait Loader: Sync {
     fn read(&self, path: &Path) -> Result<String, String>;
     /// Reads `path`, which must stay inside `root` once symlinks are resolved (files beside
     /// a recipe, profiles a profile extends).
@@ -84,6 +86,10 @@ impl Plan {
 }
 
 /// Evaluates a profile and everything it needs.
+///
+/// Recipes are evaluated on hit-lang's own threads and on the calling one (with
+/// `evaluator`), so call it from a thread with a large stack, as the `hit` binary does:
+/// Rhai recurses over deeply nested values.
 pub fn plan(
     evaluator: &Evaluator,
     loader: &dyn Loader,
@@ -120,36 +126,97 @@ pub fn plan(
     let discovered = discover::discover(evaluator, loader, &profile, &site, &params, &requested)?;
     let order = order::build_order(&discovered)?;
     let linked = run_closure(&discovered.packages, &requested);
+    // Lowered level by level (a package's level is one more than its deepest
+    // dependency's): a level's packages need only ids of earlier levels, so each level is
+    // lowered on all cores. The first error in build order wins, as one at a time.
     let mut ids: HashMap<String, ArtifactId> = HashMap::new();
-    let mut packages = Vec::new();
-    for name in order {
-        let package = &discovered.packages[&name];
-        // The recipe's own entries first, so that a mistake is blamed on the right file.
-        apply(&package.recipe.stages).map_err(|error| package.error(error.message))?;
-        let mut entries: Vec<StageEntry> = package.recipe.stages.clone();
-        entries.extend(package.settings.stages.clone());
-        let stages = apply(&entries).map_err(|error| {
-            LangError::in_file(
-                &profile.file,
-                format!("packages.{name}.stages: {}", error.message),
+    let mut lowered: HashMap<String, PlannedPackage> = HashMap::new();
+    for level in levels(&discovered, &order) {
+        let plan_one = |name: &&String| {
+            plan_package(
+                loader,
+                &profile,
+                &discovered.packages[*name],
+                name,
+                &ids,
+                linked.contains(*name),
+                options.jobs,
             )
-        })?;
-        let imports = lower::imports_of(package, &ids).map_err(|message| package.error(message))?;
-        let lowered = lower::lower(loader, package, &stages, imports, options.jobs)?;
-        let spec = BuildSpec::new(&lowered.parts)
-            .map_err(|error| package.error(format!("invalid build spec: {error}")))?;
-        ids.insert(name.clone(), spec.id().clone());
-        packages.push(PlannedPackage {
-            linked: linked.contains(&name),
-            name,
-            recipe_file: package.file.clone(),
-            recipe: package.recipe.clone(),
-            script: script::render(&lowered),
-            stages,
-            spec,
-        });
+        };
+        // A narrow level (a chain has a thousand of one) is not worth handing over.
+        let results: Vec<Result<PlannedPackage, LangError>> = if level.len() < PARALLEL_LEVEL {
+            level.iter().map(plan_one).collect()
+        } else {
+            threads::pool().install(|| level.par_iter().map(plan_one).collect())
+        };
+        for result in results {
+            let package = result?;
+            ids.insert(package.name.clone(), package.spec.id().clone());
+            lowered.insert(package.name.clone(), package);
+        }
     }
+    let packages = order
+        .iter()
+        .map(|name| lowered.remove(name).expect("every package was lowered"))
+        .collect();
     Ok(Plan { profile, packages })
+}
+
+/// Levels narrower than this are lowered on the caller's thread.
+const PARALLEL_LEVEL: usize = 8;
+
+/// The packages of `order` grouped by level (0: no dependencies), each group in build order.
+fn levels<'a>(discovered: &discover::Discovered, order: &'a [String]) -> Vec<Vec<&'a String>> {
+    let mut level_of: HashMap<&str, usize> = HashMap::new();
+    let mut levels: Vec<Vec<&String>> = Vec::new();
+    for name in order {
+        let level = discovered.packages[name]
+            .needs()
+            .map(|dep| level_of[dep.as_str()] + 1)
+            .max()
+            .unwrap_or(0);
+        level_of.insert(name, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push(name);
+    }
+    levels
+}
+
+/// One package's stages, imports, spec and script; its dependencies' ids are in `ids`.
+fn plan_package(
+    loader: &dyn Loader,
+    profile: &Profile,
+    package: &discover::Evaluated,
+    name: &str,
+    ids: &HashMap<String, ArtifactId>,
+    linked: bool,
+    jobs: usize,
+) -> Result<PlannedPackage, LangError> {
+    // The recipe's own entries first, so that a mistake is blamed on the right file.
+    apply(&package.recipe.stages).map_err(|error| package.error(error.message))?;
+    let mut entries: Vec<StageEntry> = package.recipe.stages.clone();
+    entries.extend(package.settings.stages.clone());
+    let stages = apply(&entries).map_err(|error| {
+        LangError::in_file(
+            &profile.file,
+            format!("packages.{name}.stages: {}", error.message),
+        )
+    })?;
+    let imports = lower::imports_of(package, ids).map_err(|message| package.error(message))?;
+    let lowered = lower::lower(loader, package, &stages, imports, jobs)?;
+    let spec = BuildSpec::new(&lowered.parts)
+        .map_err(|error| package.error(format!("invalid build spec: {error}")))?;
+    Ok(PlannedPackage {
+        linked,
+        name: name.to_owned(),
+        recipe_file: package.file.clone(),
+        recipe: package.recipe.clone(),
+        script: script::render(&lowered),
+        stages,
+        spec,
+    })
 }
 
 /// An error at a position in a file.

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Cold evaluation of a 1,000-package synthetic profile (bench/synth.py's recipes, one file
+each): `hit hash` of the last package and `hit status` (which also looks up every id in
+the store), each on a fresh home, so nothing is cached. Medians of --runs, with
+/bin/true as the process-start baseline, and optionally another hit binary measured in the
+same run (--baseline) for a ratio.
+
+Usage: cargo build --release && python3 bench/eval.py [--packages 1000] [--runs 15] [--baseline BINARY]
+"""
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import synth
+
+def median_ms(argv, env, cwd, runs, fresh_home=None):
+    times = []
+    for _ in range(runs):
+        if fresh_home:
+            shutil.rmtree(fresh_home, ignore_errors=True)
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--hit", default=os.path.join(HERE, "../target/release/hit"))
+    parser.add_argument("--baseline", default=None, help="another hit binary, measured alongside")
+    args = parser.parse_args()
+    binaries = [("hit", os.path.abspath(args.hit))]
+    if args.baseline:
+        binaries.append(("baseline", os.path.abspath(args.baseline)))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = os.path.join(tmp, "home")
+        env = dict(os.environ, HIT_HOME=home)
+        rows.append(("/bin/true", None, median_ms(["/bin/true"], env, tmp, args.runs)))
+        for shape in ("fanin", "chain"):
+            dir = os.path.join(tmp, shape)
+            profile = synth.write(dir, shape, args.packages)
+            last = f"p{args.packages - 1:04d}"
+            for label, hit in binaries:
+                rows.append((f"{shape}: hit hash {last}", label,
+                             median_ms([hit, "hash", last, "-p", profile], env, dir, args.runs, home)))
+                rows.append((f"{shape}: hit status", label,
+                             median_ms([hit, "status", profile], env, dir, args.runs, home)))
+    print(f"{args.packages} packages, medians of {args.runs} (ms)")
+    print("| command | binary | median (ms) |")
+    print("|---|---|---|")
+    for name, label, ms in rows:
+        print(f"| {name} | {label or '-'} | {ms:.1f} |")
+
+if __name__ == "__main__":
+    main()
