@@ -5,7 +5,7 @@
 //! hit itself (version and stdlib), the profile's path and parameters, and what the
 //! evaluation read through the [`Loader`]: the files (by content), the recipe lookups that
 //! found or missed a file, and the host fingerprints. So a build records those, together
-//! with the profile artifact it produced, in `<home>/cache/plans/<key>.json`, where `key`
+//! with the profile artifact it produced, in `<home>/cache/plans-v1/<key>.json`, where `key`
 //! hashes the first group. The next build with the same key re-reads and re-hashes the
 //! recorded inputs; if all are unchanged and the profile artifact is in the store, there is
 //! nothing to evaluate and nothing to build: only `./<profile>` is re-pointed.
@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-const FORMAT: u32 = 1;
+/// The entry format; it names the cache's directory (`Home::plan_cache_dir`).
+pub const FORMAT: u32 = 1;
 
 fn digest(bytes: &[u8]) -> String {
     hit_engine::spec::canonical::hex_lower(&Sha256::digest(bytes))
@@ -141,7 +142,7 @@ pub fn key(
 }
 
 fn path_of(cache_dir: &Path, key: &str) -> PathBuf {
-    cache_dir.join("plans").join(format!("{key}.json"))
+    cache_dir.join(format!("{key}.json"))
 }
 
 /// The entry for `key` if every input it recorded is unchanged.

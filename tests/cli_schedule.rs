@@ -367,7 +367,7 @@ fn the_no_op_cache_never_hides_a_change() {
     };
     assert!(build().contains("(2 built, 0 already built)"));
     assert!(build().contains("(0 built, 2 already built)"));
-    let entries = std::fs::read_dir(env.home().join("cache/plans"))
+    let entries = std::fs::read_dir(env.home().join("cache/plans-v1"))
         .unwrap()
         .count();
     assert_eq!(entries, 1);
@@ -401,7 +401,7 @@ fn the_no_op_cache_never_hides_a_change() {
     );
 
     // A broken cache entry is ignored.
-    for entry in std::fs::read_dir(env.home().join("cache/plans")).unwrap() {
+    for entry in std::fs::read_dir(env.home().join("cache/plans-v1")).unwrap() {
         std::fs::write(entry.unwrap().path(), "{broken").unwrap();
     }
     assert!(build().contains("(0 built, 2 already built)"));

@@ -16,8 +16,9 @@ pub struct Durations {
 }
 
 impl Durations {
-    pub fn load(home: &Path) -> Self {
-        let path = home.join("durations.json");
+    /// Reads the file (see [`crate::home::Home::durations_file`]); missing or broken is empty.
+    pub fn load(path: &Path) -> Self {
+        let path = path.to_path_buf();
         let millis = std::fs::read_to_string(&path)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
@@ -68,7 +69,7 @@ mod tests {
     #[test]
     fn unknown_packages_get_the_median_of_the_known_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let mut durations = Durations::load(dir.path());
+        let mut durations = Durations::load(&dir.path().join("durations.json"));
         assert_eq!(durations.expected("x"), DEFAULT_DURATION);
         let new = BTreeMap::from([
             ("a".to_string(), Duration::from_secs(1)),
@@ -76,7 +77,7 @@ mod tests {
             ("c".to_string(), Duration::from_secs(9)),
         ]);
         durations.record(&new).unwrap();
-        let again = Durations::load(dir.path());
+        let again = Durations::load(&dir.path().join("durations.json"));
         assert_eq!(again.expected("c"), Duration::from_secs(9));
         assert_eq!(again.expected("unknown"), Duration::from_secs(3));
     }

@@ -25,7 +25,7 @@
 
 use crate::profile::ProfileError;
 use crate::profile::links::{LinkRecord, LinkState, ProfileLinks};
-use crate::spec::canonical::base32_lower;
+use crate::source::SourceLayout;
 use crate::spec::{ArtifactId, SourceKey};
 use crate::store::{EntryKind, Store, StoreError};
 use rayon::prelude::*;
@@ -205,7 +205,7 @@ pub fn roots_using(
 pub fn plan(
     store: &Store,
     links: &ProfileLinks,
-    source_dir: &Path,
+    sources: &SourceLayout,
     options: GcOptions,
 ) -> Result<GcPlan, GcError> {
     let (roots, gone_homes) = all_roots(store, links)?;
@@ -237,14 +237,14 @@ pub fn plan(
     }
     let seen: Vec<Seen> = artifacts
         .par_iter()
-        .map(|path| examine(store, path, &keep, source_dir))
+        .map(|path| examine(store, path, &keep, sources))
         .collect();
     for (path, seen) in artifacts.into_iter().zip(seen) {
         match seen {
             Seen::Kept(sources) => used_sources.extend(sources),
             Seen::Unreachable(order, entry) => delete.push((order, entry)),
             Seen::Unreadable(why) => {
-                used_sources.extend(sources_of(&path, source_dir));
+                used_sources.extend(sources_of(&path, sources));
                 unreadable.push((path, why));
             }
         }
@@ -255,8 +255,8 @@ pub fn plan(
     delete.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.1.cmp(&b.1.1)));
     let delete: Vec<_> = delete.into_iter().map(|(_, entry)| entry).collect();
     let mut unused_sources = Vec::new();
-    for kind in ["sha256", "files"] {
-        let dir = source_dir.join(kind);
+    for kind in crate::source::layout::HASHED_DIRS {
+        let dir = sources.root().join(kind);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -272,7 +272,7 @@ pub fn plan(
         }
     }
     unused_sources.sort();
-    let (leftovers, kept_failures) = leftovers(store, source_dir, options)?;
+    let (leftovers, kept_failures) = leftovers(store, sources, options)?;
     Ok(GcPlan {
         leftovers,
         kept_failures,
@@ -293,7 +293,7 @@ pub fn plan(
 #[allow(clippy::type_complexity)]
 fn leftovers(
     store: &Store,
-    source_dir: &Path,
+    sources: &SourceLayout,
     options: GcOptions,
 ) -> Result<(Vec<(PathBuf, u64)>, Vec<PathBuf>), GcError> {
     use crate::ownership::BuildDirEntry;
@@ -334,7 +334,7 @@ fn leftovers(
             out.push((path, size));
         }
     }
-    let downloads = source_dir.join("tmp");
+    let downloads = sources.downloads_dir();
     let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     if let Ok(entries) = std::fs::read_dir(&downloads) {
         for entry in entries.flatten() {
@@ -363,14 +363,14 @@ fn examine(
     store: &Store,
     path: &Path,
     keep: &BTreeMap<ArtifactId, String>,
-    source_dir: &Path,
+    sources: &SourceLayout,
 ) -> Seen {
     match store.read_meta(path) {
         Ok(meta) if !crate::ownership::is_place_of(path, &meta.id) => Seen::Unreadable(format!(
             "its artifact.json names {}, which does not belong here",
             meta.id
         )),
-        Ok(meta) if keep.contains_key(&meta.id) => Seen::Kept(sources_of(path, source_dir)),
+        Ok(meta) if keep.contains_key(&meta.id) => Seen::Kept(sources_of(path, sources)),
         Ok(meta) => Seen::Unreachable(
             meta.dependencies.len(),
             (meta.id, path.to_path_buf(), tree_size(path)),
@@ -381,7 +381,7 @@ fn examine(
 
 /// The cache files an artifact's sources came from. Reads only the source keys of its
 /// `build.json` (the store checked the whole spec when it built the artifact).
-fn sources_of(artifact: &Path, source_dir: &Path) -> Vec<PathBuf> {
+fn sources_of(artifact: &Path, sources: &SourceLayout) -> Vec<PathBuf> {
     let Ok(text) =
         std::fs::read_to_string(artifact.join(crate::store::META_DIR).join("build.json"))
     else {
@@ -402,20 +402,7 @@ fn sources_of(artifact: &Path, source_dir: &Path) -> Vec<PathBuf> {
     };
     keys.sources
         .iter()
-        .filter_map(|source| match source.key.parse::<SourceKey>().ok()? {
-            SourceKey::Sha256(hex) => Some(source_dir.join("sha256").join(hex)),
-            SourceKey::Archive { digest, .. } => {
-                std::fs::read_link(source_dir.join("b32").join(digest))
-                    .ok()
-                    .and_then(|target| {
-                        target
-                            .file_name()
-                            .map(|hex| source_dir.join("sha256").join(hex))
-                    })
-            }
-            SourceKey::Files(digest) => Some(source_dir.join("files").join(digest)),
-            SourceKey::Git(_) => None,
-        })
+        .filter_map(|source| sources.file_of(&source.key.parse::<SourceKey>().ok()?))
         .collect()
 }
 
@@ -466,7 +453,7 @@ pub fn apply(
     store: &Store,
     links: &ProfileLinks,
     plan: &GcPlan,
-    source_dir: &Path,
+    sources: &SourceLayout,
 ) -> Result<GcReport, GcError> {
     let mut report = GcReport::default();
     // Stale records of other homes are theirs to drop.
@@ -514,16 +501,8 @@ pub fn apply(
         report.bytes += size;
     }
     for (path, size) in &plan.unused_sources {
-        if let Some(hex) = path.file_name().and_then(|n| n.to_str())
-            && path.parent().is_some_and(|p| p.ends_with("sha256"))
-        {
-            let bytes: Vec<u8> = (0..hex.len() / 2)
-                .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-                .collect();
-            if bytes.len() == 32 {
-                let _ =
-                    std::fs::remove_file(source_dir.join("b32").join(base32_lower(&bytes[..20])));
-            }
+        if let Some(alias) = sources.alias_of_file(path) {
+            let _ = std::fs::remove_file(alias);
         }
         std::fs::remove_file(path).map_err(io_error(path))?;
         report.sources += 1;

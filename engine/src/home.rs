@@ -10,7 +10,12 @@
 //!   tmp/          build and staging dirs        (config: build_dir; same filesystem as bld/)
 //!   gcroots/      links that keep artifacts     (config: gc_roots_dir)
 //!   locks/        locks of the profile link records
+//!   durations.json              last build time per package (the scheduler's order)
+//!   cache/plans-v1/<key>.json   evaluations of profiles, for the no-op path
 //! ```
+//!
+//! Every path is a method of [`Home`]; the layout inside the store is
+//! [`crate::store`]'s, inside the source cache [`crate::source::layout`]'s.
 //!
 //! The four configurable directories each carry hit's marker (`.hit-dir`), and a directory
 //! that is not empty without one is refused: see [`crate::ownership`].
@@ -338,6 +343,22 @@ impl Home {
     /// Where the store records the homes that use it.
     pub fn store_homes_dir(&self) -> PathBuf {
         self.store_dir().join(crate::ownership::STORE_HOMES)
+    }
+
+    /// The last build time of each package (see [`crate::durations`]).
+    pub fn durations_file(&self) -> PathBuf {
+        self.root.join("durations.json")
+    }
+
+    /// The plan cache of the given format (`cache/plans-v<format>/`): a hit that writes
+    /// another format uses another directory, so none reads an entry it cannot understand.
+    pub fn plan_cache_dir(&self, format: u32) -> PathBuf {
+        self.root.join("cache").join(format!("plans-v{format}"))
+    }
+
+    /// Where the source cache keeps what (see [`crate::source::layout`]).
+    pub fn source_layout(&self) -> crate::source::SourceLayout {
+        crate::source::SourceLayout::new(self.source_dir())
     }
 }
 

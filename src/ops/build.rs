@@ -162,7 +162,7 @@ pub fn build_profile(
     // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
     let _session = store.session()?;
     let _pool = DrainPool(&store);
-    let cache_dir = home.root().join("cache");
+    let cache_dir = home.plan_cache_dir(plan_cache::FORMAT);
     let cache_key = plan_cache::key(
         &profile_file(&request.file)?,
         &parse_params(&request.params)?,
@@ -212,7 +212,7 @@ pub fn build_profile(
                 .collect(),
         })
         .collect();
-    let mut durations = Durations::load(home.root());
+    let mut durations = Durations::load(&home.durations_file());
     let schedule_options = ScheduleOptions {
         jobs: options.jobs,
         fail_fast: options.fail_fast,

@@ -62,11 +62,12 @@ pub fn gc(
     } else {
         exclusive(&store, "gc", waiting)?
     };
-    let plan = hit_engine::gc::plan(&store, &links, &home.source_dir(), options)?;
+    let sources = home.source_layout();
+    let plan = hit_engine::gc::plan(&store, &links, &sources, options)?;
     if dry_run {
         return Ok(GcOutcome::Planned(plan));
     }
-    let report = hit_engine::gc::apply(&store, &links, &plan, &home.source_dir())?;
+    let report = hit_engine::gc::apply(&store, &links, &plan, &sources)?;
     Ok(GcOutcome::Done { plan, report })
 }
 

@@ -21,10 +21,12 @@
 
 mod download;
 mod git;
+pub mod layout;
 mod unpack;
 
 pub use crate::spec::pack::{pack, pack_digest, read_pack};
 pub use git::looks_like_git;
+pub use layout::SourceLayout;
 pub use unpack::{
     ArchiveFormat, Limits, UnpackError, detect_format, unpack_archive, unpack_files, unpack_tar,
 };
@@ -90,7 +92,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
 /// The source cache of one store home.
 #[derive(Debug)]
 pub struct SourceCache {
-    root: PathBuf,
+    layout: SourceLayout,
     mirrors: Vec<String>,
     downloader: Downloader,
     limits: Limits,
@@ -99,7 +101,7 @@ pub struct SourceCache {
 impl SourceCache {
     pub fn new(root: PathBuf, mirrors: Vec<String>) -> Self {
         Self {
-            root,
+            layout: SourceLayout::new(root),
             mirrors,
             downloader: Downloader::default(),
             limits: Limits::default(),
@@ -139,16 +141,16 @@ impl SourceCache {
 
     /// Where an archive or pack with this key lives in the cache (`None` for git keys).
     pub fn path_of(&self, key: &SourceKey) -> Option<PathBuf> {
-        match key {
-            SourceKey::Sha256(hex) => Some(self.root.join("sha256").join(hex)),
-            SourceKey::Archive { digest, .. } => Some(self.root.join("b32").join(digest)),
-            SourceKey::Files(digest) => Some(self.root.join("files").join(digest)),
-            SourceKey::Git(_) => None,
-        }
+        self.layout.path_of(key)
+    }
+
+    /// The cache's layout on disk.
+    pub fn layout(&self) -> &SourceLayout {
+        &self.layout
     }
 
     fn git_dir(&self) -> PathBuf {
-        self.root.join("git")
+        self.layout.git_dir()
     }
 
     /// Whether the cache holds this source.
@@ -182,7 +184,7 @@ impl SourceCache {
     }
 
     fn store_bytes(&self, path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
-        let tmp = self.root.join("tmp");
+        let tmp = self.layout.downloads_dir();
         std::fs::create_dir_all(&tmp).map_err(io_error(&tmp))?;
         let parent = path.parent().expect("cache paths have a parent");
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
@@ -271,7 +273,7 @@ impl SourceCache {
     }
 
     fn download(&self, location: &Location) -> Result<download::Download, String> {
-        let tmp = self.root.join("tmp");
+        let tmp = self.layout.downloads_dir();
         std::fs::create_dir_all(&tmp).map_err(|error| format!("{}: {error}", tmp.display()))?;
         tracing::info!("downloading {location}");
         self.downloader.download(location, &tmp)
@@ -280,7 +282,7 @@ impl SourceCache {
     /// Files a verified download as `sha256/<hex>` (read-only) plus its `b32/` alias.
     fn commit_download(&self, download: download::Download) -> Result<SourceKey, SourceError> {
         let hex = hex_lower(&download.sha256);
-        let dir = self.root.join("sha256");
+        let dir = self.layout.sha256_dir();
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let path = dir.join(&hex);
         use std::os::unix::fs::PermissionsExt;
@@ -293,9 +295,9 @@ impl SourceCache {
                 path: path.clone(),
                 source: error.error,
             })?;
-        let alias_dir = self.root.join("b32");
+        let alias_dir = self.layout.alias_dir();
         std::fs::create_dir_all(&alias_dir).map_err(io_error(&alias_dir))?;
-        let alias = alias_dir.join(base32_lower(&download.sha256[..20]));
+        let alias = self.layout.alias_of(&download.sha256);
         match std::os::unix::fs::symlink(format!("../sha256/{hex}"), &alias) {
             Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(SourceError::Io {
@@ -401,8 +403,8 @@ impl SourceCache {
     /// cores (`hit verify --sources`).
     pub fn check(&self) -> Result<Vec<CorruptSource>, SourceError> {
         let mut files = Vec::new();
-        for kind in ["sha256", "files"] {
-            let dir = self.root.join(kind);
+        for kind in layout::HASHED_DIRS {
+            let dir = self.layout.root().join(kind);
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
