@@ -32,16 +32,19 @@ pub fn quote_expanding(argv: &[String]) -> String {
             if is_plain(arg) {
                 arg.clone()
             } else {
-                format!(
-                    "\"{}\"",
-                    arg.replace('\\', "\\\\")
-                        .replace('"', "\\\"")
-                        .replace('`', "\\`")
-                )
+                format!("\"{}\"", escape_in_double_quotes(arg))
             }
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `text` escaped to go between double quotes (`"`, `\` and `` ` ``), where `$VARIABLES`
+/// still expand.
+pub fn escape_in_double_quotes(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('`', "\\`")
 }
 
 #[cfg(test)]

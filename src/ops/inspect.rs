@@ -2,6 +2,7 @@
 //! `hit resolve`, `hit bdir`.
 
 use super::{Error, ProfileRequest, Result, load_plan, package_of};
+use hit_engine::build::{BuildDirs, BuildEnvironment};
 use hit_engine::home::Home;
 use hit_engine::spec::ArtifactId;
 use hit_engine::store::Store;
@@ -75,12 +76,7 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) ->
             dir.display()
         )));
     }
-    let mut env = String::new();
-    let quote = |path: &Path| hit_engine::shell::quote(&[path.display().to_string()]);
-    let _ = writeln!(env, "export BUILD={}", quote(&dir));
-    let _ = writeln!(env, "export ARTIFACT={}", quote(&dir.join("_artifact")));
-    let _ = writeln!(env, "export HOME={}", quote(&dir.join("_home")));
-    let mut bins = Vec::new();
+    let mut imports = Vec::new();
     for import in planned.spec.imports() {
         let path = store.resolve(&import.id)?.ok_or_else(|| {
             Error::Refused(format!(
@@ -88,23 +84,32 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) ->
                 import.id
             ))
         })?;
-        if let Some(reference) = &import.reference {
-            let _ = writeln!(
-                env,
-                "export {reference}_DIR={}\nexport {reference}_ID={}",
-                quote(&path),
-                import.id
-            );
-        }
-        if import.in_env && path.join("bin").is_dir() {
-            bins.push(path.join("bin").display().to_string());
-        }
+        imports.push((import, path));
     }
-    if !bins.is_empty() {
+    // The environment a build would start with (whitelisted host variables aside: the
+    // user's own shell has them).
+    let (artifact, home_dir) = (dir.join("_artifact"), dir.join("_home"));
+    let environment = BuildEnvironment::new(
+        BuildDirs {
+            artifact: &artifact,
+            build: &dir,
+            home: &home_dir,
+        },
+        &imports,
+    );
+    let mut env = String::new();
+    for (name, value) in &environment.vars {
+        let _ = writeln!(
+            env,
+            "export {name}={}",
+            hit_engine::shell::quote(std::slice::from_ref(value))
+        );
+    }
+    if let Some(path) = environment.path(None) {
         let _ = writeln!(
             env,
             "export PATH={}:\"$PATH\"",
-            hit_engine::shell::quote(&[bins.join(":")])
+            hit_engine::shell::quote(&[path])
         );
     }
     let sources = super::source_cache(home);

@@ -26,8 +26,10 @@
 //! last lines and where the log and the build directory are; the build directory is kept.
 //! Only a problem with the store itself (or an import that is not built) is an `Err`.
 
+mod environment;
 mod failure;
 
+pub use environment::{BuildDirs, BuildEnvironment};
 pub use failure::{BuildFailure, FailureCause};
 
 use crate::job::{BuildLog, Environment, JobRunner, LogSink, log_tail};
@@ -238,27 +240,19 @@ impl<'a> Builder<'a> {
         ))
         .map_err(log_error)?;
 
-        let mut vars = self.host_env.clone();
-        vars.insert(
-            "ARTIFACT".into(),
-            staging.artifact_dir.display().to_string(),
+        let environment = BuildEnvironment::new(
+            BuildDirs {
+                artifact: &staging.artifact_dir,
+                build: &staging.build_dir,
+                home: &staging.home_dir,
+            },
+            &imports,
         );
-        vars.insert("BUILD".into(), staging.build_dir.display().to_string());
-        vars.insert("HOME".into(), staging.home_dir.display().to_string());
-        let mut bin_dirs = Vec::new();
-        for (import, path) in &imports {
-            if let Some(reference) = &import.reference {
-                vars.insert(format!("{reference}_DIR"), path.display().to_string());
-                vars.insert(format!("{reference}_ID"), import.id.to_string());
-            }
-            if import.in_env && path.join("bin").is_dir() {
-                bin_dirs.push(path.join("bin").display().to_string());
-            }
+        let mut vars = self.host_env.clone();
+        if let Some(path) = environment.path(vars.get("PATH").map(String::as_str)) {
+            vars.insert("PATH".into(), path);
         }
-        if !bin_dirs.is_empty() {
-            bin_dirs.extend(vars.get("PATH").filter(|path| !path.is_empty()).cloned());
-            vars.insert("PATH".into(), bin_dirs.join(":"));
-        }
+        vars.extend(environment.vars);
         for (name, value) in &vars {
             log.line(&format!("hit: env {name}={value}"))
                 .map_err(log_error)?;

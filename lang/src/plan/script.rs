@@ -28,11 +28,7 @@ pub(super) fn render(lowered: &Lowered) -> String {
 /// One environment change as a line of `sh`; values keep their `$VAR`s, which the shell
 /// expands as hit's substitution would.
 fn shell(change: &EnvChange) -> String {
-    let quoted = |text: &str| {
-        text.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('`', "\\`")
-    };
+    let quoted = hit_spec::shell::escape_in_double_quotes;
     let variable = &change.variable;
     let value = quoted(&change.value);
     let separator = change.op.separator();
