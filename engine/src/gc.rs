@@ -23,6 +23,7 @@
 //! the store's lock exclusively ([`Store::exclusive`]) while builds hold it shared, so it
 //! never deletes an artifact a running build uses.
 
+use crate::errors::with_causes;
 use crate::profile::ProfileError;
 use crate::profile::links::{LinkRecord, LinkState, ProfileLinks};
 use crate::source::SourceLayout;
@@ -40,7 +41,7 @@ pub enum GcError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Profile(#[from] ProfileError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: io::Error },
 }
 
@@ -375,7 +376,7 @@ fn examine(
             meta.dependencies.len(),
             (meta.id, path.to_path_buf(), tree_size(path)),
         ),
-        Err(error) => Seen::Unreadable(error.to_string()),
+        Err(error) => Seen::Unreadable(with_causes(&error)),
     }
 }
 

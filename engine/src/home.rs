@@ -162,12 +162,12 @@ env_whitelist:
 /// A home that cannot be created or read.
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error("cannot create the hit home {path}: {source}")]
+    #[error("cannot create the hit home {path}")]
     Create {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

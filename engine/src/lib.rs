@@ -13,6 +13,7 @@
 //!   `./<profile>` links, their atomic switch, generations and gc roots.
 //! - [`gc`]: mark from the gc roots, sweep unreachable artifacts and unused sources.
 //! - [`verify`]: check the store against its metadata; repair what is broken.
+//! - [`errors`]: how errors read: `Display` says what failed, `source()` why.
 //! - [`schedule`]: the job queue: a DAG of builds in parallel under one make jobserver,
 //!   critical path first, keep-going or fail-fast; [`durations`] feeds its order.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
@@ -23,6 +24,7 @@
 
 pub mod build;
 pub mod durations;
+pub mod errors;
 pub mod gc;
 pub mod home;
 pub mod job;

@@ -92,7 +92,7 @@ pub enum OwnershipError {
         role: DirRole,
         found: String,
     },
-    #[error("cannot prepare {path}: {source}")]
+    #[error("cannot prepare {path}")]
     Io { path: PathBuf, source: io::Error },
 }
 

@@ -28,6 +28,7 @@
 //! committed right now) is checked again once that lock is free. `--repair` holds the
 //! store's lock exclusively (like gc), so no build runs meanwhile.
 
+use crate::errors::with_causes;
 use crate::ownership::BuildDirEntry;
 use crate::profile::ProfileError;
 use crate::profile::links::{LinkError, LinkRecord, LinkState, ProfileLinks};
@@ -388,7 +389,7 @@ enum Verdict {
 fn check_artifact(store: &Store, path: &Path) -> Verdict {
     let meta = match store.read_meta(path) {
         Ok(meta) => meta,
-        Err(error) => return Verdict::Unrecognized(error.to_string()),
+        Err(error) => return Verdict::Unrecognized(with_causes(&error)),
     };
     let id = meta.id.clone();
     if !crate::ownership::is_place_of(path, &id) {
@@ -406,7 +407,7 @@ fn check_artifact(store: &Store, path: &Path) -> Verdict {
     match store.writable_entry(path) {
         Ok(None) => {}
         Ok(Some(entry)) => return fail(Broken::Writable { entry }),
-        Err(error) => return fail(Broken::Unscannable(error.to_string())),
+        Err(error) => return fail(Broken::Unscannable(with_causes(&error))),
     }
     if meta.name.starts_with("profile-")
         && let Some(link) = dangling_link(path)

@@ -86,7 +86,7 @@ struct DrainPool<'a>(&'a Store);
 impl Drop for DrainPool<'_> {
     fn drop(&mut self) {
         if let Err(error) = self.0.drain_pool() {
-            tracing::warn!("{error}");
+            tracing::warn!("{}", hit_engine::errors::with_causes(&error));
         }
     }
 }

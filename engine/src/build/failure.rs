@@ -3,6 +3,7 @@
 //! object with a `kind`); people read its `Display`, one line that says what failed and
 //! what to do.
 
+use crate::errors::with_causes;
 use crate::job::JobError;
 use crate::source::SourceError;
 use crate::spec::{ArtifactId, SourceKey};
@@ -24,14 +25,14 @@ pub struct BuildFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum FailureCause {
     /// A source could not be fetched, or what came did not match its key.
-    #[error("fetching {key}: {error}")]
+    #[error("fetching {key}: {}", with_causes(.error))]
     Fetch { key: SourceKey, error: SourceError },
     /// A source could not be unpacked.
-    #[error("unpacking {key}: {error}")]
+    #[error("unpacking {key}: {}", with_causes(.error))]
     Unpack { key: SourceKey, error: SourceError },
     /// A command of `build.commands` failed (see [`JobError`] for how: its status, a
     /// program not found, the build timeout, ...).
-    #[error("{0}")]
+    #[error("{}", with_causes(.0))]
     Command(JobError),
     /// The build wrote into an import, which then left the store (it no longer matches its id).
     #[error(
@@ -69,7 +70,7 @@ pub enum FailureCause {
     #[error("cannot write the build log: {0}")]
     Log(std::io::Error),
     /// The store failed while checking the result.
-    #[error("{0}")]
+    #[error("{}", with_causes(.0))]
     Store(StoreError),
 }
 

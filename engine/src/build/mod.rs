@@ -123,7 +123,7 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Schedule(String),
-    #[error("{path}: cannot write the build log: {source}")]
+    #[error("{path}: cannot write the build log")]
     Log {
         path: PathBuf,
         source: std::io::Error,

@@ -16,7 +16,7 @@ use std::process::{ExitStatus, Stdio};
 /// (`build.commands[2].commands[0]`).
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("{step}: {source}")]
+    #[error("{step}")]
     Substitute {
         step: String,
         source: SubstituteError,
@@ -60,7 +60,7 @@ pub enum JobError {
         "{step}: `{command}` was stopped: the build ran longer than build_timeout in config.yaml"
     )]
     TimedOut { step: String, command: String },
-    #[error("{step}: {what}: {source}")]
+    #[error("{step}: {what}")]
     Io {
         step: String,
         what: String,

@@ -64,7 +64,7 @@ pub enum ProfileError {
     Missing(ArtifactId),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,

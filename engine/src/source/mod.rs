@@ -31,6 +31,7 @@ pub use unpack::{
     ArchiveFormat, Limits, UnpackError, detect_format, unpack_archive, unpack_files, unpack_tar,
 };
 
+use crate::errors::with_causes;
 use crate::home::Home;
 use crate::spec::canonical::{base32_lower, hex_lower};
 use crate::spec::{SourceKey, SourceSpec, Strip};
@@ -60,7 +61,7 @@ pub enum SourceError {
     Unpack(#[from] UnpackError),
     #[error("git: {0}")]
     Git(String),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -269,7 +270,7 @@ impl SourceCache {
         }
         self.commit_download(download)
             .map(drop)
-            .map_err(|error| error.to_string())
+            .map_err(|error| with_causes(&error))
     }
 
     fn download(&self, location: &Location) -> Result<download::Download, String> {

@@ -81,7 +81,7 @@ pub enum UnpackError {
     TooLarge { limit: u64, member: String },
     #[error("corrupt archive: {0}")]
     Corrupt(String),
-    #[error("unpacking into {path}: {source}")]
+    #[error("unpacking into {path}")]
     Io { path: PathBuf, source: io::Error },
 }
 

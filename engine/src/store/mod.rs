@@ -90,7 +90,7 @@ pub const SHORT_LEN: usize = 12;
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
