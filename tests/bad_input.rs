@@ -102,12 +102,45 @@ fn an_unreachable_url_falls_back_to_a_mirror_and_without_one_names_every_attempt
     let profile = env.stack(&[("lua", &lua_recipe(&url, &lua_sha256()))], &["lua"]);
     let stderr = env.build_fails(&profile);
     assert!(stderr.contains("lua") && stderr.contains(&url), "{stderr}");
+    // No host answered at all: say what to do without a network.
+    assert!(
+        stderr.contains("no network? add a mirror: `mirrors:`"),
+        "{stderr}"
+    );
     env.assert_consistent();
 
     env.with_mirrors(&[&dead_url(), mirror_dir().to_str().unwrap()]);
-    let output = env.hit().arg("build").arg(&profile).output().unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&profile)
+        .arg("-v")
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
     assert!(env.path("p/Makefile").exists());
+    // The log says where the source came from.
+    assert!(
+        stderr.contains(&format!(
+            "hit: sha256:{} from mirror {}",
+            lua_sha256(),
+            mirror_dir().display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_host_that_answers_gets_no_offline_hint() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("empty")).unwrap();
+    let server = HttpServer::serve(&env.path("empty"));
+    let url = format!("{}/{LUA}", server.url);
+    let profile = env.stack(&[("lua", &lua_recipe(&url, &lua_sha256()))], &["lua"]);
+    let stderr = env.build_fails(&profile);
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    assert!(!stderr.contains("no network?"), "{stderr}");
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn builds_make_generations_and_rollback_switches_back() {
     assert_eq!(listing.lines().count(), 2, "{listing}");
     let gc = env.ok(&["gc"]);
     assert!(
-        gc.starts_with("deleted 1 artifacts"),
+        gc.starts_with("deleted 1 artifact,"),
         "generation 1's profile: {gc}"
     );
     assert!(!first.exists() && second.exists());
@@ -199,7 +199,7 @@ fn a_link_moved_by_hand_is_reported_and_cleaned_then_adopted_by_hit_mv() {
     env.ok(&["mv", "moved", "back"]);
     let gc = env.ok(&["gc"]);
     assert!(
-        gc.contains("dropped 1 stale roots") && gc.starts_with("deleted 0 artifacts"),
+        gc.contains("dropped 1 stale root ") && gc.starts_with("deleted 0 artifacts"),
         "{gc}"
     );
     assert!(target.exists());

@@ -51,7 +51,9 @@ fn a_profile_links_its_packages_and_their_run_deps() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     let stderr = stderr_of(&output);
     assert!(
-        stderr.contains("profile mine: 2 packages (3 built, 0 already built) -> ./mine"),
+        stderr.contains(
+            "profile mine: 2 packages linked, 3 in the plan (3 built, 0 already built) -> ./mine"
+        ),
         "{stderr}"
     );
 
@@ -120,7 +122,8 @@ fn rebuilding_is_a_no_op_and_dropping_a_package_only_relinks() {
     let fewer = env.profile("p.rhai", r#"packages: ["hello"]"#);
     let output = env.build_profile(&fewer, &[]);
     assert!(
-        stderr_of(&output).contains("profile p: 1 packages (0 built, 1 already built)"),
+        stderr_of(&output)
+            .contains("profile p: 1 package linked, 1 in the plan (0 built, 1 already built)"),
         "{}",
         stderr_of(&output)
     );
@@ -316,7 +319,8 @@ fn status_show_hash_and_resolve_speak_of_packages() {
             .unwrap(),
     );
     assert!(
-        script.contains(": stage build\ntool > made-by-tool\n") && script.contains("HELLO_DIR"),
+        script.contains(": stage build\n(\ncd \"$BUILD\"\ntool > made-by-tool\n")
+            && script.contains("HELLO_DIR"),
         "{script}"
     );
 
@@ -372,6 +376,52 @@ fn bdir_prepares_a_build_by_hand() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("not empty"));
+}
+
+/// The script of `hit bdir` runs each stage as a build does: in `$BUILD`, on its own. A
+/// `cd` in one stage must not move the next (it did, and the build by hand silently did
+/// something else).
+#[test]
+fn a_build_by_hand_gives_what_the_real_build_gives() {
+    let env = Env::new();
+    let recipes = env.path("recipes");
+    std::fs::create_dir_all(recipes.join("wander/sub")).unwrap();
+    std::fs::write(recipes.join("wander/sub/data.txt"), "payload\n").unwrap();
+    std::fs::write(
+        recipes.join("wander/wander.rhai"),
+        r#"recipe(#{ name: "wander", sources: [#{ files: ["sub/data.txt"] }], stages: [
+            stage("build", ["cd sub", "cat data.txt > ../copied", "export LEAK=1"]),
+            stage("install", ["test -z \"$LEAK\"", "mkdir -p $ARTIFACT/share", "cp copied $ARTIFACT/share/", "pwd > $ARTIFACT/share/where"]),
+        ] })"#,
+    )
+    .unwrap();
+    let profile = env.path("w.rhai");
+    std::fs::write(
+        &profile,
+        r#"profile(#{ package_dirs: ["recipes"], packages: ["wander"] })"#,
+    )
+    .unwrap();
+    env.hit()
+        .args(["bdir", "wander", "bd", "-p"])
+        .arg(&profile)
+        .assert()
+        .success();
+    let by_hand = std::process::Command::new("sh")
+        .arg(env.path("bd/hit-build.sh"))
+        .output()
+        .unwrap();
+    assert!(by_hand.status.success(), "{}", stderr_of(&by_hand));
+    assert!(env.build_profile(&profile, &[]).status.success());
+    let real = std::fs::read_to_string(env.path("w/share/copied")).unwrap();
+    let hand = std::fs::read_to_string(env.path("bd/_artifact/share/copied")).unwrap();
+    assert_eq!((real.as_str(), hand.as_str()), ("payload\n", "payload\n"));
+    // Both ran the install stage in their build directory, not in `sub/`.
+    let where_by_hand = std::fs::read_to_string(env.path("bd/_artifact/share/where")).unwrap();
+    assert_eq!(where_by_hand.trim(), env.path("bd").display().to_string());
+    let where_real = std::fs::read_to_string(env.path("w/share/where")).unwrap();
+    assert!(!where_real.trim().ends_with("/sub"), "{where_real}");
+    let script = std::fs::read_to_string(env.path("bd/hit-build.sh")).unwrap();
+    assert!(script.ends_with(")\n"), "{script}");
 }
 
 #[test]
@@ -560,7 +610,8 @@ fn gc_keeps_what_profiles_reach_and_deletes_the_rest() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     let said = stdout_of(&output);
     assert!(
-        said.contains("deleted 3 artifacts, 1 sources") && said.contains("dropped 1 stale roots"),
+        said.contains("deleted 3 artifacts, 1 source and")
+            && said.contains("dropped 1 stale root "),
         "{said}"
     );
     assert!(!Path::new(&greet).exists() && !Path::new(&tool).exists());

@@ -101,6 +101,8 @@ fn errors() {
     let env = Env::new();
     let output = env.hit().args(["build", "missing.rhai"]).output().unwrap();
     insta::assert_snapshot!("error_missing_profile", stderr(&env, &output));
+    let output = env.hit().args(["show", "script", "zlib"]).output().unwrap();
+    insta::assert_snapshot!("error_missing_profile_show", stderr(&env, &output));
     let output = env
         .hit()
         .args(["build", "--no-such-flag"])
@@ -120,6 +122,18 @@ fn errors() {
     .unwrap();
     let output = env.hit().args(["build", "t.rhai"]).output().unwrap();
     insta::assert_snapshot!("error_in_recipe", stderr(&env, &output));
+    // A recipe where a profile belongs: say so, and show the profile that builds it.
+    std::fs::write(
+        env.path("recipes/ok.rhai"),
+        "recipe(#{ name: \"ok\", stages: [] })\n",
+    )
+    .unwrap();
+    let output = env
+        .hit()
+        .args(["build", "recipes/ok.rhai"])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!("error_recipe_as_profile", stderr(&env, &output));
 }
 
 #[test]

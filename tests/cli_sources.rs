@@ -697,7 +697,7 @@ fn a_corrupt_cached_source_is_found_by_verify_and_fetched_again_by_a_build() {
     let said = stdout_of(&output);
     assert!(
         said.contains(&format!("broken: source {}", cached.display()))
-            && said.contains("1 corrupt sources"),
+            && said.contains("1 source corrupt"),
         "{said}"
     );
     // A build (here: unpack) throws it away and fetches it again from the URL.

@@ -54,7 +54,7 @@ fn a_clean_store_passes_and_a_changed_artifact_is_removed_with_what_depends_on_i
     env.build(&profile);
     let (ok, said) = env.verify(false);
     assert!(
-        ok && said.contains("checked 4 artifacts and 1 profile links: 0 broken"),
+        ok && said.contains("checked 4 artifacts and 1 profile link: 0 broken"),
         "{said}"
     );
 
@@ -178,9 +178,9 @@ fn missing_dependencies_foreign_files_and_leftovers() {
         said.contains("leftover: directory of a failed or interrupted build"),
         "{said}"
     );
-    assert!(said.contains("0 broken, 1 leftovers"), "{said}");
+    assert!(said.contains("0 broken, 1 leftover"), "{said}");
     let (ok, said) = env.verify(true);
-    assert!(ok && said.contains("cleared 1 leftovers"), "{said}");
+    assert!(ok && said.contains("cleared 1 leftover"), "{said}");
     assert!(env.verify(false).1.contains("0 broken, 0 leftovers"));
 }
 

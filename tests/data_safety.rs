@@ -272,7 +272,7 @@ fn homes_sharing_a_store_keep_each_others_artifacts() {
     std::fs::remove_dir_all(&home_b).unwrap();
     let output = hit(&home_a, &dir_a).arg("gc").output().unwrap();
     let said = stdout_of(&output);
-    assert!(said.contains("forgot 1 homes"), "{said}");
+    assert!(said.contains("forgot 1 home that"), "{said}");
     assert!(
         std::fs::read_dir(shared.join("greet"))
             .unwrap()

@@ -25,10 +25,9 @@ fn the_small_profile_builds_runs_and_relinks() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
-    assert!(
-        stderr_of(&output)
-            .contains("profile small: 4 packages (4 built, 0 already built) -> ./small")
-    );
+    assert!(stderr_of(&output).contains(
+        "profile small: 4 packages linked, 4 in the plan (4 built, 0 already built) -> ./small"
+    ));
     let small = env.path("small");
 
     // The programs run.
@@ -124,7 +123,7 @@ fn the_small_profile_builds_runs_and_relinks() {
     .unwrap();
     let output = env.hit().arg("build").arg(&without).output().unwrap();
     assert!(
-        stderr_of(&output).contains("profile small-nolua: 3 packages (0 built, 3 already built)"),
+        stderr_of(&output).contains("profile small-nolua: 3 packages linked, 3 in the plan (0 built, 3 already built)"),
         "{}",
         stderr_of(&output)
     );
@@ -147,7 +146,7 @@ fn the_small_profile_builds_runs_and_relinks() {
     let gc = env.hit().arg("gc").output().unwrap();
     assert!(gc.status.success(), "{}", stderr_of(&gc));
     assert!(
-        stdout_of(&gc).starts_with("deleted 2 artifacts, 1 sources"),
+        stdout_of(&gc).starts_with("deleted 2 artifacts, 1 source and"),
         "{}",
         stdout_of(&gc)
     );

@@ -229,7 +229,7 @@ impl Home {
             serde_saphyr::from_str_with_options(&text, options).map_err(|error| {
                 HomeError::Config {
                     path: path.clone(),
-                    message: error.to_string(),
+                    message: yaml_message(&error, &text),
                 }
             })?
         };
@@ -362,6 +362,24 @@ impl Home {
     }
 }
 
+/// A YAML error as one line, with the line of the file it is about: the parser's own text
+/// starts with `error:` and repeats itself in a drawn snippet, which reads badly after
+/// `error: <path>:`.
+fn yaml_message(error: &serde_saphyr::Error, text: &str) -> String {
+    let message = error.without_snippet().to_string();
+    let message = message.lines().next().unwrap_or_default().trim();
+    let message = message.strip_prefix("error:").unwrap_or(message).trim();
+    let line = error
+        .location()
+        .and_then(|location| text.lines().nth(location.line().checked_sub(1)? as usize))
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    match line {
+        Some(line) => format!("{message} (`{line}`)"),
+        None => message.to_owned(),
+    }
+}
+
 /// The name of a home's entry in its store's `.homes/`: a digest of its gc roots dir.
 pub(crate) fn registration_name(roots: &Path) -> String {
     use sha2::Digest;
@@ -408,6 +426,15 @@ mod tests {
             error.contains("config.yaml") && error.contains("store_dirr"),
             "{error}"
         );
+        // Said once, on one line, with where: not the parser's `error: ...` and its drawing.
+        std::fs::write(dir.path().join(CONFIG_FILE), "sync: maybe\n").unwrap();
+        let error = Home::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            !error.contains("error:") && !error.contains('\n') && error.contains("line 1"),
+            "{error}"
+        );
+        assert_eq!(error.matches("unknown variant").count(), 1, "{error}");
+        assert!(error.ends_with("(`sync: maybe`)"), "{error}");
         std::fs::write(dir.path().join(CONFIG_FILE), "env_whitelist: [\"A B\"]\n").unwrap();
         let error = Home::open(dir.path()).unwrap_err().to_string();
         assert!(error.contains("not a variable name"), "{error}");

@@ -293,6 +293,23 @@ impl Evaluator {
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<ProfileDecl, LangError> {
         let result = self.run(file, source, Self::scope(params))?;
+        if let Some(recipe) = result.clone().try_cast::<Recipe>() {
+            // A recipe given where a profile belongs (`hit build zlib.rhai`).
+            let dir = file
+                .parent()
+                .map(|dir| dir.display().to_string())
+                .filter(|dir| !dir.is_empty())
+                .unwrap_or_else(|| ".".into());
+            return Err(LangError::in_file(
+                file,
+                format!(
+                    "this is a recipe (of `{name}`), not a profile; hit builds profiles. A \
+                     one-line profile that builds it: \
+                     profile(#{{ package_dirs: [{dir:?}], packages: [{name:?}] }})",
+                    name = recipe.name
+                ),
+            ));
+        }
         result
             .try_cast::<ProfileDecl>()
             .ok_or_else(|| LangError::in_file(file, "a profile must end with `profile(#{ ... })`"))

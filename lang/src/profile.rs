@@ -57,7 +57,7 @@ impl ProfileDecl {
                 }
             }
             Some(_) => {
-                for name in fields.strings("packages")? {
+                for name in fields.string_list("packages")? {
                     packages.push((name, PackageSettings::default()));
                 }
             }
@@ -75,11 +75,11 @@ impl ProfileDecl {
         };
         Ok(Self {
             extends: fields.strings("extends")?,
-            package_dirs: fields.strings("package_dirs")?,
+            package_dirs: fields.string_list("package_dirs")?,
             packages,
             params,
-            skip: fields.strings("skip")?,
-            prefer: fields.strings("prefer")?,
+            skip: fields.string_list("skip")?,
+            prefer: fields.string_list("prefer")?,
             position,
         })
     }

@@ -79,7 +79,7 @@ impl Recipe {
             .map(|(index, source)| parse_source(source, &format!("sources[{index}]")))
             .collect::<Result<_, _>>()?;
         let check_names = |key: &str| -> Result<Vec<String>, LangError> {
-            let names = fields.strings(key)?;
+            let names = fields.string_list(key)?;
             for dep in &names {
                 hit_spec::PackageName::new(dep)
                     .map_err(|error| err(format!("`{key}`: {error}")))?;
@@ -111,7 +111,7 @@ impl Recipe {
                 )));
             }
         }
-        Ok(Self {
+        let recipe = Self {
             name,
             version: fields.string("version")?,
             description: fields.string("description")?,
@@ -119,11 +119,22 @@ impl Recipe {
             deps: check_names("deps")?,
             build_deps: check_names("build_deps")?,
             env,
-            patches: fields.strings("patches")?,
+            patches: fields.string_list("patches")?,
             stages,
             host,
             position,
-        })
+        };
+        // A recipe without stages would build an empty artifact: almost always a mistake
+        // (a recipe that wants none says `stages: []`). A host package needs none.
+        if !fields.map.contains_key("stages") && recipe.host.is_empty() {
+            return Err(err(
+                "missing field `stages`: without stages the package builds an empty artifact \
+                 (use a stdlib function such as `autotools()`, or say `stages: []` if that is \
+                 what you want)"
+                    .into(),
+            ));
+        }
+        Ok(recipe)
     }
 }
 
@@ -141,7 +152,7 @@ fn parse_source(value: &Dynamic, path: &str) -> Result<RecipeSource, LangError> 
     if fields.get("files").is_some() {
         fields.only(&["files", "target"])?;
         return Ok(RecipeSource::Files {
-            files: fields.strings("files")?,
+            files: fields.string_list("files")?,
             target,
         });
     }

@@ -103,10 +103,25 @@ impl Fields {
         }
     }
 
-    /// A list of strings; a single string counts as a list of one.
+    /// A list of strings; a single string counts as a list of one (only where the docs say
+    /// so: `extends`, a stage's lines).
     pub fn strings(&self, key: &str) -> Result<Vec<String>, LangError> {
         match self.get(key) {
             None => Ok(Vec::new()),
+            Some(value) => strings(value, &self.field(key)),
+        }
+    }
+
+    /// A list of strings, and nothing else: `deps: "zlib"` is a mistake (a name where a
+    /// list belongs), reported as a wrong type.
+    pub fn string_list(&self, key: &str) -> Result<Vec<String>, LangError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(value) if value.is_string() => Err(err(format!(
+                "`{}`: expected a list of strings [...], found a string (write [{:?}])",
+                self.field(key),
+                value.clone().into_string().unwrap_or_default()
+            ))),
             Some(value) => strings(value, &self.field(key)),
         }
     }

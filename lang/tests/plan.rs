@@ -324,8 +324,16 @@ fn errors_point_at_file_line_and_column() {
             "`recipe.version`: expected a string, found i64",
         ),
         (
-            "recipe(#{ name: \"bad\", deps: \"x y\" })",
+            "recipe(#{ name: \"bad\", deps: [\"x y\"] })",
             "invalid package name \"x y\"",
+        ),
+        (
+            "recipe(#{ name: \"bad\", deps: \"zlib\", stages: [] })",
+            "`recipe.deps`: expected a list of strings [...], found a string (write [\"zlib\"])",
+        ),
+        (
+            "recipe(#{ name: \"bad\", version: \"1\" })",
+            "missing field `stages`: without stages the package builds an empty artifact",
         ),
         (
             "recipe(#{ name: \"bad\", stages: autotools(#{ configur: [] }) })",
@@ -336,7 +344,7 @@ fn errors_point_at_file_line_and_column() {
             "quote: expected strings",
         ),
         (
-            "recipe(#{ name: \"other\" })",
+            "recipe(#{ name: \"other\", stages: [] })",
             "/repo/bad.rhai:1:1: recipe: the recipe in bad.rhai is named \"other\"",
         ),
         (
@@ -355,19 +363,19 @@ fn errors_point_at_file_line_and_column() {
         ),
         ("eval(\"1\")", "/repo/bad.rhai:1:1"),
         (
-            "recipe(#{ name: \"bad\", deps: [\"missing\"] })",
+            "recipe(#{ name: \"bad\", deps: [\"missing\"], stages: [] })",
             "/repo/bad.rhai:1:1: unknown package `missing`",
         ),
         (
-            "recipe(#{ name: \"bad\", sources: [#{ url: \"x\", sha256: \"abc\" }] })",
+            "recipe(#{ name: \"bad\", sources: [#{ url: \"x\", sha256: \"abc\" }], stages: [] })",
             "source: invalid source key \"sha256:abc\"",
         ),
         (
-            "recipe(#{ name: \"bad\", patches: [\"../x.patch\"] })",
+            "recipe(#{ name: \"bad\", patches: [\"../x.patch\"], stages: [] })",
             "patch \"../x.patch\": name a file beside the recipe",
         ),
         (
-            "recipe(#{ name: \"bad\", patches: [\"missing.patch\"] })",
+            "recipe(#{ name: \"bad\", patches: [\"missing.patch\"], stages: [] })",
             "patch \"missing.patch\": no such file",
         ),
     ];
@@ -393,12 +401,18 @@ fn unknown_packages_in_profiles_and_cycles_are_named() {
     assert!(error.starts_with("/p/s.rhai:2:1: unknown package `nothing`: no nothing.rhai or nothing/nothing.rhai in /repo"), "{error}");
 
     let cyclic = repo()
-        .with("/repo/a.rhai", r#"recipe(#{ name: "a", deps: ["b"] })"#)
+        .with(
+            "/repo/a.rhai",
+            r#"recipe(#{ name: "a", deps: ["b"], stages: [] })"#,
+        )
         .with(
             "/repo/b.rhai",
-            r#"recipe(#{ name: "b", build_deps: ["c"] })"#,
+            r#"recipe(#{ name: "b", build_deps: ["c"], stages: [] })"#,
         )
-        .with("/repo/c.rhai", r#"recipe(#{ name: "c", deps: ["a"] })"#)
+        .with(
+            "/repo/c.rhai",
+            r#"recipe(#{ name: "c", deps: ["a"], stages: [] })"#,
+        )
         .with("/p/s.rhai", &profile(r#"packages: ["a"]"#));
     let error = plan_of(&cyclic, "/p/s.rhai").unwrap_err().to_string();
     assert!(
@@ -491,7 +505,7 @@ fn parallel_evaluation_keeps_the_sequential_order_and_first_error() {
         let deps: Vec<String> = names[i + 1..].iter().take(2).rev().cloned().collect();
         files = files.with(
             &format!("/repo/{name}.rhai"),
-            &format!("recipe(#{{ name: {name:?}, deps: {deps:?} }})"),
+            &format!("recipe(#{{ name: {name:?}, deps: {deps:?}, stages: [] }})"),
         );
     }
     let files = files.with("/p/s.rhai", &profile(r#"packages: ["p00", "p30"]"#));
@@ -515,4 +529,39 @@ fn parallel_evaluation_keeps_the_sequential_order_and_first_error() {
         let error = plan_of(&broken, "/p/s.rhai").unwrap_err().to_string();
         assert!(error.starts_with("/repo/p04.rhai"), "{error}");
     }
+}
+
+/// A name where a list belongs is a wrong type, in profiles too (`extends` alone takes a
+/// single file, as documented).
+#[test]
+fn list_fields_of_profiles_take_lists_only() {
+    for (field, value) in [
+        ("package_dirs", "\"/repo\""),
+        ("packages", "\"zlib\""),
+        ("skip", "\"lua\""),
+        ("prefer", "\"zlib\""),
+    ] {
+        let files = repo().with(
+            "/p/s.rhai",
+            &format!(
+                "profile(#{{ package_dirs: [\"/repo\"], packages: [\"zlib\"], {field}: {value} }})"
+            ),
+        );
+        let files = if field == "package_dirs" || field == "packages" {
+            repo().with("/p/s.rhai", &format!("profile(#{{ {field}: {value} }})"))
+        } else {
+            files
+        };
+        let error = plan_of(&files, "/p/s.rhai").unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(
+                "`profile.{field}`: expected a list of strings [...], found a string"
+            )),
+            "{field}: {error}"
+        );
+    }
+    let files = repo()
+        .with("/p/base.rhai", &profile(r#"packages: ["zlib"]"#))
+        .with("/p/s.rhai", r#"profile(#{ extends: "base.rhai" })"#);
+    assert_eq!(plan_of(&files, "/p/s.rhai").unwrap().packages.len(), 1);
 }

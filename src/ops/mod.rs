@@ -36,9 +36,12 @@ use std::path::{Path, PathBuf};
 /// (which is an outcome, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// What the user asked for makes no sense (a missing profile, a bad parameter...).
+    /// What the user asked for makes no sense (a bad parameter, an unknown package...).
     #[error("{0}")]
     Input(String),
+    /// The profile file is not there (the CLI adds how to name one for the command).
+    #[error("no profile {} here", .0.display())]
+    NoProfile(PathBuf),
     /// What the user asked for cannot be done now (an artifact in use, a non-empty dir).
     #[error("{0}")]
     Refused(String),
@@ -86,6 +89,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Input(_)
+            | Self::NoProfile(_)
             | Self::Unreadable { .. }
             | Self::Lang(_)
             | Self::Spec(_)
@@ -165,10 +169,7 @@ pub fn parse_params(words: &[String]) -> Result<serde_json::Map<String, serde_js
 /// The absolute path of a profile file that must exist.
 pub fn profile_file(profile: &Path) -> Result<PathBuf> {
     if !profile.is_file() {
-        return Err(Error::Input(format!(
-            "no profile {} here (give a profile script, e.g. `hit build my-stack.rhai`)",
-            profile.display()
-        )));
+        return Err(Error::NoProfile(profile.to_owned()));
     }
     std::path::absolute(profile).map_err(Error::io(profile.display().to_string()))
 }

@@ -324,12 +324,15 @@ impl<'a> Builder<'a> {
             let url = source.url.as_deref().unwrap_or("(cache or mirrors only)");
             log.line(&format!("+ fetch {} {url}", source.key))
                 .map_err(FailureCause::Log)?;
-            self.sources
+            let origin = self
+                .sources
                 .prepare(source)
                 .map_err(|error| FailureCause::Fetch {
                     key: source.key.clone(),
                     error,
                 })?;
+            log.line(&format!("hit: {} from {origin}", source.key))
+                .map_err(FailureCause::Log)?;
             log.line(&format!(
                 "+ unpack {} into {}",
                 source.key,

@@ -53,6 +53,29 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// A download that failed: a one-line reason, and whether the host could not be reached
+/// at all (no DNS answer, no connection: most likely no network).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub reason: String,
+    pub unreachable: bool,
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            unreachable: false,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(reason: &str) -> Self {
+        reason.to_owned().into()
+    }
+}
+
 /// A finished download: a temp file in the cache and the sha256 of its bytes.
 pub(crate) struct Download {
     pub file: tempfile::NamedTempFile,
@@ -122,36 +145,36 @@ impl Downloader {
     }
 
     /// Copies the bytes at `location` into a temp file in `dir`, hashing them on the way.
-    /// The error is a one-line reason.
-    pub(crate) fn download(&self, location: &Location, dir: &Path) -> Result<Download, String> {
+    pub(crate) fn download(&self, location: &Location, dir: &Path) -> Result<Download, Failure> {
         let mut reader: Box<dyn Read> = match location {
             Location::Http(url) => {
-                let response = self.client()?.get(url).send().map_err(|error| {
-                    if error.is_timeout() {
+                let response = self.client()?.get(url).send().map_err(|error| Failure {
+                    reason: if error.is_timeout() {
                         format!(
                             "no response for {} s (download_idle_timeout in config.yaml)",
                             self.idle_timeout.as_secs_f64()
                         )
                     } else {
                         describe_http_error(&error)
-                    }
+                    },
+                    unreachable: error.is_connect(),
                 })?;
                 let status = response.status();
                 if !status.is_success() {
-                    return Err(format!("HTTP {status}"));
+                    return Err(format!("HTTP {status}").into());
                 }
                 if response
                     .content_length()
                     .is_some_and(|length| length > self.max_bytes)
                 {
-                    return Err(self.too_big());
+                    return Err(self.too_big().into());
                 }
                 Box::new(response)
             }
             Location::File(path) => match std::fs::File::open(path) {
                 Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
                 Ok(_) => return Err("not a file".into()),
-                Err(error) => return Err(error.to_string()),
+                Err(error) => return Err(error.to_string().into()),
             },
         };
         let mut file = tempfile::Builder::new()
@@ -170,13 +193,14 @@ impl Downloader {
                     return Err(format!(
                         "no data for {} s (download_idle_timeout in config.yaml)",
                         self.idle_timeout.as_secs_f64()
-                    ));
+                    )
+                    .into());
                 }
-                Err(error) => return Err(format!("reading failed: {error}")),
+                Err(error) => return Err(format!("reading failed: {error}").into()),
             };
             total += n as u64;
             if total > self.max_bytes {
-                return Err(self.too_big());
+                return Err(self.too_big().into());
             }
             hasher.update(&buffer[..n]);
             file.write_all(&buffer[..n])

@@ -44,10 +44,12 @@ use std::path::{Path, PathBuf};
 /// A source that could not be fetched or unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot fetch {key}:{}", Attempts(.attempts))]
+    #[error("cannot fetch {key}:{}{}", Attempts(.attempts), if *.offline { OFFLINE_HINT } else { "" })]
     Unavailable {
         key: String,
         attempts: Vec<(String, String)>,
+        /// Every host tried could not be reached at all (no network, most likely).
+        offline: bool,
     },
     #[error("{url}: {problem}")]
     Location { url: String, problem: String },
@@ -66,6 +68,37 @@ pub enum SourceError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// The last line of a fetch that reached no host.
+const OFFLINE_HINT: &str = "\nno network? add a mirror: `mirrors:` in the hit home's config.yaml \
+     (a directory or URL laid out like the source cache, or of tarballs by name; see \
+     docs/store.md)";
+
+/// Where a source came from, for the build log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// It was in the cache already.
+    Cache,
+    /// Packed from the files in the spec.
+    Inline,
+    /// Downloaded (or copied) from a mirror, at this location.
+    Mirror(String),
+    /// Downloaded from its own URL.
+    Url(String),
+    /// Fetched from a git repository.
+    Git(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cache => f.write_str("the source cache"),
+            Self::Inline => f.write_str("the files in the spec"),
+            Self::Mirror(location) => write!(f, "mirror {location}"),
+            Self::Url(url) | Self::Git(url) => f.write_str(url),
+        }
+    }
 }
 
 struct Attempts<'a>(&'a [(String, String)]);
@@ -162,8 +195,9 @@ impl SourceCache {
         }
     }
 
-    /// Makes sure a build's source is in the cache (downloading or packing it).
-    pub fn prepare(&self, source: &SourceSpec) -> Result<(), SourceError> {
+    /// Makes sure a build's source is in the cache (downloading or packing it); says where
+    /// it came from.
+    pub fn prepare(&self, source: &SourceSpec) -> Result<Origin, SourceError> {
         match (&source.key, &source.files) {
             (SourceKey::Files(digest), Some(files)) => {
                 let bytes = pack(files);
@@ -175,10 +209,11 @@ impl SourceCache {
                     });
                 }
                 let path = self.path_of(&source.key).expect("files keys have a path");
-                if !path.exists() {
-                    self.store_bytes(&path, &bytes)?;
+                if path.exists() {
+                    return Ok(Origin::Cache);
                 }
-                Ok(())
+                self.store_bytes(&path, &bytes)?;
+                Ok(Origin::Inline)
             }
             (key, _) => self.fetch(key, source.url.as_deref()),
         }
@@ -199,16 +234,17 @@ impl SourceCache {
     }
 
     /// Makes sure `key` is in the cache, trying mirrors and then `url` (see the module doc).
-    pub fn fetch(&self, key: &SourceKey, url: Option<&str>) -> Result<(), SourceError> {
+    pub fn fetch(&self, key: &SourceKey, url: Option<&str>) -> Result<Origin, SourceError> {
         if self.contains(key) {
-            return Ok(());
+            return Ok(Origin::Cache);
         }
         match key {
             SourceKey::Git(commit) => {
                 let url = url.ok_or_else(|| SourceError::NotCached {
                     key: key.to_string(),
                 })?;
-                git::fetch_commit(&self.git_dir(), url, commit)
+                git::fetch_commit(&self.git_dir(), url, commit)?;
+                Ok(Origin::Git(url.to_owned()))
             }
             SourceKey::Files(_) => Err(SourceError::NotCached {
                 key: key.to_string(),
@@ -217,8 +253,17 @@ impl SourceCache {
         }
     }
 
-    fn fetch_archive(&self, key: &SourceKey, url: Option<&str>) -> Result<(), SourceError> {
+    fn fetch_archive(&self, key: &SourceKey, url: Option<&str>) -> Result<Origin, SourceError> {
         let mut attempts = Vec::new();
+        // Hosts tried over the network, and how many of them could not be reached at all.
+        let (mut remote, mut unreachable) = (0, 0);
+        let mut failed = |location: String, failure: download::Failure, remote_host: bool| {
+            if remote_host {
+                remote += 1;
+                unreachable += usize::from(failure.unreachable);
+            }
+            attempts.push((location, failure.reason));
+        };
         let file_name = url
             .and_then(|url| url.rsplit('/').next())
             .filter(|name| !name.is_empty());
@@ -226,7 +271,7 @@ impl SourceCache {
             let base = match Location::parse(mirror) {
                 Ok(base) => base,
                 Err(problem) => {
-                    attempts.push((format!("mirror {mirror}"), problem));
+                    failed(format!("mirror {mirror}"), problem.into(), false);
                     continue;
                 }
             };
@@ -239,41 +284,52 @@ impl SourceCache {
             candidates.extend(file_name.map(|name| base.join(name)));
             for location in candidates {
                 match self.download_verified(key, &location) {
-                    Ok(()) => return Ok(()),
-                    Err(problem) => attempts.push((format!("mirror {location}"), problem)),
+                    Ok(()) => return Ok(Origin::Mirror(location.to_string())),
+                    Err(failure) => {
+                        let remote_host = matches!(location, Location::Http(_));
+                        failed(format!("mirror {location}"), failure, remote_host);
+                    }
                 }
             }
         }
         if let Some(url) = url {
             match Location::parse(url) {
                 Ok(location) => match self.download_verified(key, &location) {
-                    Ok(()) => return Ok(()),
-                    Err(problem) => attempts.push((url.to_owned(), problem)),
+                    Ok(()) => return Ok(Origin::Url(url.to_owned())),
+                    Err(failure) => {
+                        let remote_host = matches!(location, Location::Http(_));
+                        failed(url.to_owned(), failure, remote_host);
+                    }
                 },
-                Err(problem) => attempts.push((url.to_owned(), problem)),
+                Err(problem) => failed(url.to_owned(), problem.into(), false),
             }
         }
         Err(SourceError::Unavailable {
             key: key.to_string(),
             attempts,
+            offline: remote > 0 && unreachable == remote,
         })
     }
 
     /// Downloads from `location` and files it under `key` if the bytes match.
-    fn download_verified(&self, key: &SourceKey, location: &Location) -> Result<(), String> {
+    fn download_verified(
+        &self,
+        key: &SourceKey,
+        location: &Location,
+    ) -> Result<(), download::Failure> {
         let download = self.download(location)?;
         let actual = SourceKey::Sha256(hex_lower(&download.sha256));
         if !digest_matches(key, &download.sha256) {
-            return Err(format!(
-                "the bytes there have {actual}, not {key}; nothing was stored"
-            ));
+            return Err(
+                format!("the bytes there have {actual}, not {key}; nothing was stored").into(),
+            );
         }
         self.commit_download(download)
             .map(drop)
-            .map_err(|error| with_causes(&error))
+            .map_err(|error| with_causes(&error).into())
     }
 
-    fn download(&self, location: &Location) -> Result<download::Download, String> {
+    fn download(&self, location: &Location) -> Result<download::Download, download::Failure> {
         let tmp = self.layout.downloads_dir();
         std::fs::create_dir_all(&tmp).map_err(|error| format!("{}: {error}", tmp.display()))?;
         tracing::info!("downloading {location}");
@@ -316,7 +372,7 @@ impl SourceCache {
     /// fetches the remote's `HEAD`.
     pub fn fetch_url(&self, url: &str, key: Option<&SourceKey>) -> Result<SourceKey, SourceError> {
         match key {
-            Some(key) => self.fetch(key, Some(url)).map(|()| key.clone()),
+            Some(key) => self.fetch(key, Some(url)).map(|_| key.clone()),
             None if looks_like_git(url) => {
                 git::fetch_rev(&self.git_dir(), url, "HEAD").map(SourceKey::Git)
             }
@@ -327,9 +383,9 @@ impl SourceCache {
                 })?;
                 let download =
                     self.download(&location)
-                        .map_err(|problem| SourceError::Location {
+                        .map_err(|failure| SourceError::Location {
                             url: url.to_owned(),
-                            problem,
+                            problem: failure.reason,
                         })?;
                 self.commit_download(download)
             }

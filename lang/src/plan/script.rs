@@ -1,5 +1,6 @@
-//! Step 5 of a plan: a package's build as a shell script (`hit show script`), from the same
-//! environment changes and stages its spec holds, so the two cannot drift apart.
+//! Step 5 of a plan: a package's build as a shell script (`hit show script`, `hit bdir`),
+//! from the same environment changes and stages its spec holds, so the two cannot drift
+//! apart, and run the same way: each stage on its own, starting in `$BUILD`.
 
 use super::lower::Lowered;
 use hit_spec::{EnvChange, EnvOp};
@@ -15,12 +16,16 @@ pub(super) fn render(lowered: &Lowered) -> String {
         script.push_str(&shell(change));
         script.push('\n');
     }
+    // Each stage in a subshell that starts in $BUILD, as each is its own `sh -exc` in
+    // $BUILD in a real build: a `cd` or a variable set in one stage does not reach the next,
+    // and a failing line stops the script (`-e` holds in subshells too).
     for stage in &lowered.stages {
-        script.push_str(&format!("\n: stage {}\n", stage.name));
+        script.push_str(&format!("\n: stage {}\n(\ncd \"$BUILD\"\n", stage.name));
         for line in &stage.run {
             script.push_str(line);
             script.push('\n');
         }
+        script.push_str(")\n");
     }
     script
 }

@@ -18,6 +18,11 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// `1 package`, `2 packages`: a count with its noun.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The version of `--json`'s events (docs/cli.md): a field's meaning changes only with it.
 pub const JSON_SCHEMA: u32 = 1;
 
@@ -207,7 +212,7 @@ impl Reporter for Progress {
             }
             BuildEvent::Failed { failure, .. } => {
                 self.done(&failure.id);
-                self.say(&format!("error: {}", self::failure(failure)));
+                self.say(&format!("error: {}", self::failure(failure, verbose)));
             }
             BuildEvent::Skipped { name, id, because } => {
                 self.done(id);
@@ -235,6 +240,7 @@ fn cause(cause: &FailureCause) -> serde_json::Value {
                 } => {
                     use std::os::unix::process::ExitStatusExt;
                     value["command"] = json!(command);
+                    value["stage"] = json!(stage_of(command));
                     value["exit_code"] = json!(status.code());
                     value["signal"] = json!(status.signal());
                 }
@@ -259,9 +265,35 @@ fn cause(cause: &FailureCause) -> serde_json::Value {
     value
 }
 
-/// The failure report: what failed, the end of its log, where to look.
-pub fn failure(failure: &BuildFailure) -> String {
-    let mut out = format!("build of {} failed: {}\n", failure.id, failure.cause);
+/// The failure report: what failed (the recipe's stage, when a stage's command failed;
+/// with `-v` also where in the spec and the command), the end of its log, where to look.
+pub fn failure(failure: &BuildFailure, verbose: bool) -> String {
+    let stage = match &failure.cause {
+        FailureCause::Command(JobError::Failed {
+            command, status, ..
+        }) => stage_of(command).map(|stage| (stage, status)),
+        _ => None,
+    };
+    let mut out = match stage {
+        Some((stage, status)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let how = match (status.code(), status.signal()) {
+                (Some(code), _) => format!("exited with status {code}"),
+                (None, Some(signal)) => format!("was killed by signal {signal}"),
+                _ => "failed".to_owned(),
+            };
+            let mut head = format!(
+                "build of {} failed: stage {stage} of {} {how}\n",
+                failure.id,
+                failure.id.name()
+            );
+            if verbose {
+                head.push_str(&format!("  at {}\n", failure.cause));
+            }
+            head
+        }
+        None => format!("build of {} failed: {}\n", failure.id, failure.cause),
+    };
     if !failure.log_tail.is_empty() {
         out.push_str(&format!(
             "last {} lines of the log:\n",
@@ -274,6 +306,14 @@ pub fn failure(failure: &BuildFailure) -> String {
     out.push_str(&format!("full log:  {}\n", failure.log.display()));
     out.push_str(&format!("build dir: {}", failure.build_dir.display()));
     out
+}
+
+/// The stage a command runs, if it is one of a recipe's stages: hit-lang runs each as
+/// `sh -exc ': stage NAME\n...'` (see lang/src/plan/lower.rs).
+fn stage_of(command: &str) -> Option<&str> {
+    let rest = command.split_once(": stage ")?.1;
+    let name = rest.split(['\n', '\'']).next()?;
+    (!name.is_empty()).then_some(name)
 }
 
 /// An error as cargo shows one: `error: <what failed>`, then a `caused by:` line for each

@@ -1,7 +1,7 @@
 //! `hit build`: one build spec, or a whole profile (see `hit::ops::build`).
 
 use crate::cli::BuildOptions as BuildArgs;
-use crate::report::{Output, Progress};
+use crate::report::{Output, Progress, count};
 use anyhow::Result;
 use hit::ops::ProfileRequest;
 use hit::ops::build::{self, BuildOptions, Linked, ProfileBuild};
@@ -137,8 +137,12 @@ fn report_linked(linked: &Linked, progress: &Progress) {
         })),
         Output::Human { quiet, .. } => {
             if !quiet {
+                // Linked packages and the plan's builds are different counts: build tools are
+                // built but not linked.
                 eprintln!(
-                    "profile {name}: {packages} packages ({built} built, {present} already built) -> ./{} (generation {generation})",
+                    "profile {name}: {} linked, {} in the plan ({built} built, {present} already built) -> ./{} (generation {generation})",
+                    count(*packages, "package", "packages"),
+                    built + present,
                     link.display()
                 );
             }

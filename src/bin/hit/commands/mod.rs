@@ -27,8 +27,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         );
     }
     let home = || Home::open(&home_dir);
-    match cli.command {
-        Command::InitHome => store::init_home(&home_dir),
+    // How this command names its profile, for a profile that is not there.
+    let name_it = match &cli.command {
+        Command::Build { .. } => "give a profile script, e.g. `hit build my-stack.rhai`",
+        Command::Status { .. } => "give a profile script, e.g. `hit status my-stack.rhai`",
+        _ => "name the profile with `-p PROFILE`, e.g. `-p my-stack.rhai`",
+    };
+    run_command(cli.command, &home_dir, home).map_err(|error| {
+        match error.downcast_ref::<hit::Error>() {
+            Some(no_profile @ hit::Error::NoProfile(_)) => {
+                hit::Error::Input(format!("{no_profile} ({name_it})")).into()
+            }
+            _ => error,
+        }
+    })
+}
+
+fn run_command(
+    command: Command,
+    home_dir: &std::path::Path,
+    home: impl Fn() -> Result<Home, hit_engine::home::HomeError>,
+) -> Result<ExitCode> {
+    match command {
+        Command::InitHome => store::init_home(home_dir),
         Command::Build {
             target,
             params,

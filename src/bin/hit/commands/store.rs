@@ -1,5 +1,6 @@
 //! Commands on the store and the source cache.
 
+use crate::report::count;
 use anyhow::Result;
 use hit::ops::gc::GcOutcome;
 use hit::ops::sources::UnpackOptions;
@@ -133,19 +134,20 @@ pub fn gc(home: &Home, dry_run: bool, list: bool, all: bool) -> Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     };
     println!(
-        "deleted {} artifacts, {} sources and {} leftovers of failed or interrupted work, freed {}; dropped {} stale roots and {} claims of interrupted builds; kept {} artifacts",
-        report.artifacts,
-        report.sources,
-        report.leftovers,
+        "deleted {}, {} and {} of failed or interrupted work, freed {}; dropped {} and {} of interrupted builds; kept {}",
+        count(report.artifacts, "artifact", "artifacts"),
+        count(report.sources, "source", "sources"),
+        count(report.leftovers, "leftover", "leftovers"),
         megabytes(report.bytes),
-        report.roots,
-        report.claims,
-        plan.keep.len()
+        count(report.roots, "stale root", "stale roots"),
+        count(report.claims, "claim", "claims"),
+        count(plan.keep.len(), "artifact", "artifacts"),
     );
     if report.homes > 0 {
         println!(
-            "forgot {} homes that used this store and are gone",
-            report.homes
+            "forgot {} that used this store and {} gone",
+            count(report.homes, "home", "homes"),
+            if report.homes == 1 { "is" } else { "are" }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -166,7 +168,7 @@ pub fn verify(home: &Home, options: VerifyOptions) -> Result<ExitCode> {
         );
     }
     let sources_checked = if sources {
-        format!(", {} corrupt sources", corrupt.len())
+        format!(", {} corrupt", count(corrupt.len(), "source", "sources"))
     } else {
         String::new()
     };
@@ -177,11 +179,11 @@ pub fn verify(home: &Home, options: VerifyOptions) -> Result<ExitCode> {
         println!("foreign: {}: not made by hit; left alone", path.display());
     }
     let summary = format!(
-        "checked {} artifacts and {} profile links: {} broken, {} leftovers{sources_checked}",
-        report.artifacts,
-        report.links,
+        "checked {} and {}: {} broken, {}{sources_checked}",
+        count(report.artifacts, "artifact", "artifacts"),
+        count(report.links, "profile link", "profile links"),
         report.problems.len(),
-        report.leftovers.len()
+        count(report.leftovers.len(), "leftover", "leftovers"),
     );
     let Some(done) = &verified.repaired else {
         println!("{summary}");
@@ -201,20 +203,21 @@ pub fn verify(home: &Home, options: VerifyOptions) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     println!(
-        "{summary}; repaired {}, cleared {} leftovers",
-        done.fixed, done.cleaned
+        "{summary}; repaired {}, cleared {}",
+        done.fixed,
+        count(done.cleaned, "leftover", "leftovers")
     );
     if done.unrecognized > 0 {
         eprintln!(
-            "error: {} directories in the store are not recognisably hit's; repair left them \
-             alone: move them out of the store, or delete them",
-            done.unrecognized
+            "error: {} in the store not recognisably hit's; repair left them alone: move \
+             them out of the store, or delete them",
+            count(done.unrecognized, "directory is", "directories are")
         );
     }
     if done.unfixable > 0 {
         eprintln!(
-            "error: {} profile links have no intact generation left; build their profiles again",
-            done.unfixable
+            "error: {} no intact generation left; build their profiles again",
+            count(done.unfixable, "profile link has", "profile links have")
         );
     }
     if done.unfixable > 0 || done.unrecognized > 0 {
