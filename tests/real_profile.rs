@@ -123,7 +123,9 @@ fn the_small_profile_builds_runs_and_relinks() {
     .unwrap();
     let output = env.hit().arg("build").arg(&without).output().unwrap();
     assert!(
-        stderr_of(&output).contains("profile small-nolua: 3 packages linked, 3 in the plan (0 built, 3 already built)"),
+        stderr_of(&output).contains(
+            "profile small-nolua: 3 packages linked, 3 in the plan (0 built, 3 already built)"
+        ),
         "{}",
         stderr_of(&output)
     );

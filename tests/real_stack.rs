@@ -41,7 +41,9 @@ fn the_whole_stack_builds_in_one_go() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
-        stderr_of(&output).contains("profile stack: 14 packages linked, 14 in the plan (14 built, 0 already built)"),
+        stderr_of(&output).contains(
+            "profile stack: 14 packages linked, 14 in the plan (14 built, 0 already built)"
+        ),
         "{}",
         stderr_of(&output)
     );

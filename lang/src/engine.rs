@@ -12,6 +12,7 @@
 //! they find are reported at the position of that call.
 
 use crate::LangError;
+use crate::error::Token;
 use crate::profile::ProfileDecl;
 use crate::recipe::Recipe;
 use crate::value::from_json;
@@ -112,6 +113,25 @@ fn runtime_error(message: String, position: Position) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(message.into(), position))
 }
 
+/// An error of `recipe(...)` or `profile(...)` that knows what in the script it is about
+/// (see [`LangError::token`]), carried through Rhai to [`script_error`].
+#[derive(Debug, Clone)]
+struct Located {
+    message: String,
+    token: Option<Box<Token>>,
+}
+
+fn located_error(prefix: &str, error: LangError, position: Position) -> Box<EvalAltResult> {
+    let located = Located {
+        message: format!("{prefix}: {}", error.message),
+        token: error.token,
+    };
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(located),
+        position,
+    ))
+}
+
 fn quote(args: &[String]) -> String {
     hit_spec::shell::quote_expanding(args)
 }
@@ -139,27 +159,15 @@ impl Evaluator {
         engine.register_fn(
             "recipe",
             |context: NativeCallContext, map: Map| -> Result<Recipe, Box<EvalAltResult>> {
-                Recipe::from_value(&Dynamic::from_map(map), position_of(&context)).map_err(
-                    |error| {
-                        runtime_error(
-                            format!("recipe: {}", error.message),
-                            context.call_position(),
-                        )
-                    },
-                )
+                Recipe::from_value(&Dynamic::from_map(map), position_of(&context))
+                    .map_err(|error| located_error("recipe", error, context.call_position()))
             },
         );
         engine.register_fn(
             "profile",
             |context: NativeCallContext, map: Map| -> Result<ProfileDecl, Box<EvalAltResult>> {
-                ProfileDecl::from_value(&Dynamic::from_map(map), position_of(&context)).map_err(
-                    |error| {
-                        runtime_error(
-                            format!("profile: {}", error.message),
-                            context.call_position(),
-                        )
-                    },
-                )
+                ProfileDecl::from_value(&Dynamic::from_map(map), position_of(&context))
+                    .map_err(|error| located_error("profile", error, context.call_position()))
             },
         );
         engine.register_fn(
@@ -335,12 +343,15 @@ fn script_error(file: &Path, source: &str, error: &EvalAltResult) -> LangError {
             "the script recursed too deeply and was stopped".to_owned()
         }
         EvalAltResult::ErrorTerminated(why, _) => why.to_string(),
-        other => innermost_message(other),
+        other => {
+            let (message, token) = innermost_message(other);
+            return LangError::at_token(file, source, error.position(), message, token.as_deref());
+        }
     };
     LangError::at(file, source, error.position(), message)
 }
 
-fn innermost_message(error: &EvalAltResult) -> String {
+fn innermost_message(error: &EvalAltResult) -> (String, Option<Box<Token>>) {
     // Down a chain of calls to the error itself; a message the script threw speaks for
     // itself, anything else gets the name of the function the script called.
     let mut outermost = None;
@@ -350,7 +361,12 @@ fn innermost_message(error: &EvalAltResult) -> String {
         error = inner;
     }
     let message = match error {
-        EvalAltResult::ErrorRuntime(value, _) => return value.to_string(),
+        EvalAltResult::ErrorRuntime(value, _) => {
+            return match value.clone().try_cast::<Located>() {
+                Some(located) => (located.message, located.token),
+                None => (value.to_string(), None),
+            };
+        }
         other => {
             // Rhai appends " (line x, position y)" to some messages; the location is ours to show.
             let text = other.to_string();
@@ -360,8 +376,9 @@ fn innermost_message(error: &EvalAltResult) -> String {
             }
         }
     };
-    match outermost {
+    let message = match outermost {
         Some(name) => format!("in {name}(): {message}"),
         None => message,
-    }
+    };
+    (message, None)
 }

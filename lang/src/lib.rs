@@ -22,7 +22,7 @@ pub mod stages;
 mod value;
 
 pub use engine::{Evaluator, MAX_MEMORY_BYTES, MAX_SECONDS, set_memory_probe};
-pub use error::LangError;
+pub use error::{LangError, Token};
 pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, plan};
 pub use profile::{PackageSettings, Profile, ProfileDecl};
 pub use recipe::{Recipe, RecipeSource};

@@ -14,6 +14,7 @@
 //! is an error that lists the stages there are.
 
 use crate::LangError;
+use crate::error::Token;
 use crate::value::{Fields, err};
 use rhai::Dynamic;
 
@@ -85,6 +86,7 @@ pub fn apply(entries: &[StageEntry]) -> Result<Vec<Stage>, LangError> {
                         entry.name,
                         known(stages)
                     ))
+                    .about(Token::Text(name.to_owned()))
                 })
         };
         let existing = stages.iter().position(|stage| stage.name == entry.name);
@@ -108,10 +110,10 @@ pub fn apply(entries: &[StageEntry]) -> Result<Vec<Stage>, LangError> {
             }
             None => Stage {
                 name: entry.name.clone(),
-                run: entry
-                    .run
-                    .clone()
-                    .ok_or_else(|| err(format!("stage `{}` has no `run`", entry.name)))?,
+                run: entry.run.clone().ok_or_else(|| {
+                    err(format!("stage `{}` has no `run`", entry.name))
+                        .about(Token::Text(entry.name.clone()))
+                })?,
             },
         };
         let index = match (&entry.after, &entry.before) {
@@ -124,7 +126,8 @@ pub fn apply(entries: &[StageEntry]) -> Result<Vec<Stage>, LangError> {
                     return Err(err(format!(
                         "stage `{}`: `{after}` does not come before `{before}`",
                         entry.name
-                    )));
+                    ))
+                    .about(Token::Text(entry.name.clone())));
                 }
                 a + 1
             }

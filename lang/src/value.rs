@@ -1,6 +1,7 @@
 //! Reading Rhai values into Rust types, with messages that name the field.
 
 use crate::LangError;
+use crate::error::Token;
 use rhai::{Dynamic, Map};
 use std::collections::BTreeMap;
 
@@ -12,6 +13,21 @@ pub(crate) struct Fields {
 
 pub(crate) fn err(message: String) -> LangError {
     LangError::new(message)
+}
+
+/// An error about the map key `key` (the last part of a field path like `sources[0].sha`).
+fn key_err(path: &str, message: String) -> LangError {
+    let key = path
+        .rsplit(['.', '['])
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(']');
+    let error = err(message);
+    if key.is_empty() || key.chars().all(|c| c.is_ascii_digit()) {
+        error
+    } else {
+        error.about(Token::Key(key.to_owned()))
+    }
 }
 
 fn describe(value: &Dynamic) -> String {
@@ -56,7 +72,8 @@ impl Fields {
                     "unknown field `{}` (expected one of: {})",
                     self.field(key),
                     allowed.join(", ")
-                )));
+                ))
+                .about(Token::Key(key.to_string())));
             }
         }
         Ok(())
@@ -81,11 +98,14 @@ impl Fields {
         match self.get(key) {
             None => Ok(None),
             Some(value) => value.as_bool().map(Some).map_err(|_| {
-                err(format!(
-                    "`{}`: expected true or false, found {}",
-                    self.field(key),
-                    describe(value)
-                ))
+                key_err(
+                    key,
+                    format!(
+                        "`{}`: expected true or false, found {}",
+                        self.field(key),
+                        describe(value)
+                    ),
+                )
             }),
         }
     }
@@ -94,11 +114,14 @@ impl Fields {
         match self.get(key) {
             None => Ok(None),
             Some(value) => value.as_int().map(Some).map_err(|_| {
-                err(format!(
-                    "`{}`: expected an integer, found {}",
-                    self.field(key),
-                    describe(value)
-                ))
+                key_err(
+                    key,
+                    format!(
+                        "`{}`: expected an integer, found {}",
+                        self.field(key),
+                        describe(value)
+                    ),
+                )
             }),
         }
     }
@@ -117,11 +140,14 @@ impl Fields {
     pub fn string_list(&self, key: &str) -> Result<Vec<String>, LangError> {
         match self.get(key) {
             None => Ok(Vec::new()),
-            Some(value) if value.is_string() => Err(err(format!(
-                "`{}`: expected a list of strings [...], found a string (write [{:?}])",
-                self.field(key),
-                value.clone().into_string().unwrap_or_default()
-            ))),
+            Some(value) if value.is_string() => Err(key_err(
+                key,
+                format!(
+                    "`{}`: expected a list of strings [...], found a string (write [{:?}])",
+                    self.field(key),
+                    value.clone().into_string().unwrap_or_default()
+                ),
+            )),
             Some(value) => strings(value, &self.field(key)),
         }
     }
@@ -130,11 +156,14 @@ impl Fields {
         match self.get(key) {
             None => Ok(Vec::new()),
             Some(value) => value.clone().into_typed_array::<Dynamic>().map_err(|_| {
-                err(format!(
-                    "`{}`: expected a list [...], found {}",
-                    self.field(key),
-                    describe(value)
-                ))
+                key_err(
+                    key,
+                    format!(
+                        "`{}`: expected a list [...], found {}",
+                        self.field(key),
+                        describe(value)
+                    ),
+                )
             }),
         }
     }
@@ -156,10 +185,10 @@ pub(crate) fn string(value: &Dynamic, path: &str) -> Result<String, LangError> {
     if value.is_string() {
         Ok(value.clone().into_string().expect("checked to be a string"))
     } else {
-        Err(err(format!(
-            "`{path}`: expected a string, found {}",
-            describe(value)
-        )))
+        Err(key_err(
+            path,
+            format!("`{path}`: expected a string, found {}", describe(value)),
+        ))
     }
 }
 
@@ -168,10 +197,13 @@ pub(crate) fn strings(value: &Dynamic, path: &str) -> Result<Vec<String>, LangEr
         return Ok(vec![string(value, path)?]);
     }
     let items = value.clone().into_typed_array::<Dynamic>().map_err(|_| {
-        err(format!(
-            "`{path}`: expected a list of strings, found {}",
-            describe(value)
-        ))
+        key_err(
+            path,
+            format!(
+                "`{path}`: expected a list of strings, found {}",
+                describe(value)
+            ),
+        )
     })?;
     items
         .iter()

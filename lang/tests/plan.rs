@@ -232,7 +232,7 @@ fn profiles_insert_replace_and_remove_stages() {
     let error = plan_of(&bad, "/p/s.rhai").unwrap_err().to_string();
     assert!(
         error.starts_with(
-            "/p/s.rhai: packages.zlib.stages: stage `x`: after `nope`, but there is no such stage"
+            "/p/s.rhai:1:80: packages.zlib.stages: stage `x`: after `nope`, but there is no such stage"
         ),
         "{error}"
     );
@@ -313,7 +313,8 @@ fn errors_point_at_file_line_and_column() {
         ),
         (
             "recipe(#{\n  name: \"bad\",\n  sorces: [],\n})",
-            "/repo/bad.rhai:1:1: recipe: unknown field `recipe.sorces`",
+            // At the key at fault, not at `recipe(#{`.
+            "/repo/bad.rhai:3:3: recipe: unknown field `recipe.sorces`",
         ),
         (
             "\nrecipe(#{ version: \"1\" })",
@@ -321,7 +322,15 @@ fn errors_point_at_file_line_and_column() {
         ),
         (
             "recipe(#{ name: \"bad\", version: 1 })",
-            "`recipe.version`: expected a string, found i64",
+            "/repo/bad.rhai:1:24: recipe: `recipe.version`: expected a string, found i64",
+        ),
+        (
+            "recipe(#{\n  name: \"bad\",\n  sources: [#{ url: \"u\", sha: \"x\" }],\n})",
+            "/repo/bad.rhai:3:26: recipe: unknown field `sources[0].sha`",
+        ),
+        (
+            "recipe(#{\n  name: \"bad\",\n  stages: [stage(\"install\", \"true\"), stage_after(\"instal\", \"x\", \"y\")],\n})",
+            "/repo/bad.rhai:3:50: stage `x`: after `instal`, but there is no such stage",
         ),
         (
             "recipe(#{ name: \"bad\", deps: [\"x y\"] })",

@@ -35,6 +35,19 @@ impl Evaluated {
         at(&self.file, &self.source, self.recipe.position, message)
     }
 
+    /// `error` located in this recipe: at what it is about (its token) if the recipe
+    /// writes it after its `recipe(` call began, else at the call.
+    pub fn locate(&self, error: LangError) -> LangError {
+        let (line, column) = self.recipe.position;
+        LangError::at_token(
+            &self.file,
+            &self.source,
+            rhai::Position::new(line as u16, column as u16),
+            error.message,
+            error.token.as_deref(),
+        )
+    }
+
     /// Its dependencies, run-time then build-time.
     pub fn needs(&self) -> impl Iterator<Item = &String> {
         self.recipe.deps.iter().chain(&self.recipe.build_deps)

@@ -136,6 +136,7 @@ pub fn plan(
             plan_package(
                 loader,
                 &profile,
+                &site,
                 &discovered.packages[*name],
                 name,
                 &ids,
@@ -185,9 +186,11 @@ fn levels<'a>(discovered: &discover::Discovered, order: &'a [String]) -> Vec<Vec
 }
 
 /// One package's stages, imports, spec and script; its dependencies' ids are in `ids`.
+#[allow(clippy::too_many_arguments)]
 fn plan_package(
     loader: &dyn Loader,
     profile: &Profile,
+    site: &ProfileSite,
     package: &discover::Evaluated,
     name: &str,
     ids: &HashMap<String, ArtifactId>,
@@ -195,14 +198,25 @@ fn plan_package(
     jobs: usize,
 ) -> Result<PlannedPackage, LangError> {
     // The recipe's own entries first, so that a mistake is blamed on the right file.
-    apply(&package.recipe.stages).map_err(|error| package.error(error.message))?;
+    apply(&package.recipe.stages).map_err(|error| package.locate(error))?;
     let mut entries: Vec<StageEntry> = package.recipe.stages.clone();
     entries.extend(package.settings.stages.clone());
     let stages = apply(&entries).map_err(|error| {
-        LangError::in_file(
-            &profile.file,
-            format!("packages.{name}.stages: {}", error.message),
-        )
+        let message = format!("packages.{name}.stages: {}", error.message);
+        // The profile's stage edits: pointed at in the profile's own file, if it is there.
+        match (
+            extends::normalize(site.file) == profile.file,
+            error.token.as_deref(),
+        ) {
+            (true, Some(token)) => LangError::at_token(
+                site.file,
+                site.source,
+                rhai::Position::new(1, 1),
+                message,
+                Some(token),
+            ),
+            _ => LangError::in_file(&profile.file, message),
+        }
     })?;
     let imports = lower::imports_of(package, ids).map_err(|message| package.error(message))?;
     let lowered = lower::lower(loader, package, &stages, imports, jobs)?;
