@@ -1,5 +1,6 @@
 //! The whole recipe repository (packages/profiles/stack.rhai) built in one `hit build -j2`
-//! from ../shared/mirror over HTTP. Long (about ten minutes on two cores): not in the
+//! from ../shared/mirror over HTTP, then a package from autotools sources (no configure
+//! script) with the autoconf, automake and libtool it built. Long (about ten minutes on two cores): not in the
 //! default run; .ci/run runs it as its own step:
 //!
 //!     cargo test --test real_stack -- --ignored
@@ -42,7 +43,7 @@ fn the_whole_stack_builds_in_one_go() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
         stderr_of(&output).contains(
-            "profile stack: 14 packages linked, 14 in the plan (14 built, 0 already built)"
+            "profile stack: 17 packages linked, 17 in the plan (17 built, 0 already built)"
         ),
         "{}",
         stderr_of(&output)
@@ -89,8 +90,39 @@ fn the_whole_stack_builds_in_one_go() {
 
     let again = env.hit().arg("build").arg(&profile).output().unwrap();
     assert!(
-        stderr_of(&again).contains("(0 built, 14 already built)"),
+        stderr_of(&again).contains("(0 built, 17 already built)"),
         "{}",
         stderr_of(&again)
     );
+
+    // Sources without a configure script: autoreconf with the autotools just built.
+    let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/autoreconf");
+    let from_git = env.path("from-git.rhai");
+    std::fs::write(
+        &from_git,
+        format!(
+            "profile(#{{ package_dirs: [{:?}], packages: [\"png-autoreconf\"] }})",
+            recipes.display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&from_git)
+        .args(["-j2", "-v"])
+        .output()
+        .unwrap();
+    let log = stderr_of(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("+ autoreconf -fi") && log.contains("libtoolize"),
+        "{log}"
+    );
+    assert!(env.path("from-git/lib/libpng16.so").exists());
+    let ldd = run(
+        Path::new("ldd"),
+        &[env.path("from-git/lib/libpng16.so").to_str().unwrap()],
+    );
+    assert!(ldd.contains(&format!("{}/lib/", resolve("zlib"))), "{ldd}");
 }

@@ -25,8 +25,18 @@ pub struct Recipe {
     pub stages: Vec<StageEntry>,
     /// Host package: artifact path -> host path; the artifact holds symlinks to them.
     pub host: BTreeMap<String, String>,
+    /// What the builds of packages that depend on this one get in their environment
+    /// (`${ARTIFACT}` in a value is this package's path): variable -> change.
+    pub provides_env: BTreeMap<String, Provided>,
     /// Where `recipe(...)` was called: line, column.
     pub position: (usize, usize),
+}
+
+/// A change a package makes to its dependants' environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provided {
+    pub op: hit_spec::EnvOp,
+    pub value: String,
 }
 
 /// A source named by a recipe.
@@ -63,6 +73,7 @@ const FIELDS: &[&str] = &[
     "patches",
     "stages",
     "host",
+    "provides_env",
 ];
 
 impl Recipe {
@@ -111,6 +122,7 @@ impl Recipe {
                 )));
             }
         }
+        let provides_env = provided_env(&fields)?;
         let recipe = Self {
             name,
             version: fields.string("version")?,
@@ -122,6 +134,7 @@ impl Recipe {
             patches: fields.string_list("patches")?,
             stages,
             host,
+            provides_env,
             position,
         };
         // A recipe without stages would build an empty artifact: almost always a mistake
@@ -136,6 +149,58 @@ impl Recipe {
         }
         Ok(recipe)
     }
+}
+
+/// `provides_env: #{ ACLOCAL_PATH: "${ARTIFACT}/share/aclocal", CFLAGS: #{ append_flag: "-DX" } }`:
+/// a string is prepended to a `:` list; a map names the operation.
+fn provided_env(fields: &Fields) -> Result<BTreeMap<String, Provided>, LangError> {
+    use hit_spec::EnvOp;
+    let Some(value) = fields.get("provides_env") else {
+        return Ok(BTreeMap::new());
+    };
+    let map = Fields::new(value, &fields.field("provides_env"))?;
+    let mut provided = BTreeMap::new();
+    for (variable, change) in &map.map {
+        let path = map.field(variable);
+        if !hit_spec::is_variable_name(variable) {
+            return Err(err(format!(
+                "`{path}`: {variable:?} is not a variable name"
+            )));
+        }
+        let change = if change.is_string() {
+            Provided {
+                op: EnvOp::PrependPath,
+                value: crate::value::string(change, &path)?,
+            }
+        } else {
+            let ops = [
+                EnvOp::Set,
+                EnvOp::PrependPath,
+                EnvOp::AppendPath,
+                EnvOp::PrependFlag,
+                EnvOp::AppendFlag,
+            ];
+            let keys: Vec<&str> = ops.iter().map(|op| op.key()).collect();
+            let inner = Fields::new(change, &path)?;
+            inner.only(&keys)?;
+            let mut given = ops.iter().filter(|op| inner.get(op.key()).is_some());
+            match (given.next(), given.next()) {
+                (Some(op), None) => Provided {
+                    op: *op,
+                    value: inner.required_string(op.key())?,
+                },
+                _ => {
+                    return Err(err(format!(
+                        "`{path}`: give a string (prepended to a `:` list) or a map with one of \
+                         {}",
+                        keys.join(", ")
+                    )));
+                }
+            }
+        };
+        provided.insert(variable.to_string(), change);
+    }
+    Ok(provided)
 }
 
 fn parse_source(value: &Dynamic, path: &str) -> Result<RecipeSource, LangError> {

@@ -574,3 +574,66 @@ fn list_fields_of_profiles_take_lists_only() {
         .with("/p/s.rhai", r#"profile(#{ extends: "base.rhai" })"#);
     assert_eq!(plan_of(&files, "/p/s.rhai").unwrap().packages.len(), 1);
 }
+
+/// A dependency's `provides_env` reaches its dependants' specs, with `${ARTIFACT}` its own
+/// path; build tools' run-time deps reach `PATH` (imports without a variable), and nothing
+/// changes for packages whose build tools need nothing.
+#[test]
+fn dependencies_provide_environment_and_tools_bring_their_run_time_deps() {
+    let files = repo()
+        .with(
+            "/repo/tool-helper.rhai",
+            r#"recipe(#{ name: "tool-helper", stages: [] })"#,
+        )
+        .with(
+            "/repo/macros.rhai",
+            r#"recipe(#{ name: "macros", deps: ["tool-helper"], stages: [],
+                provides_env: #{ ACLOCAL_PATH: "${ARTIFACT}/share/aclocal",
+                                 CFLAGS: #{ append_flag: "-DFROM_MACROS" } } })"#,
+        )
+        .with(
+            "/repo/user.rhai",
+            r#"recipe(#{ name: "user", build_deps: ["macros"], stages: [] })"#,
+        )
+        .with("/p/s.rhai", &profile(r#"packages: ["user"]"#));
+    let plan = plan_of(&files, "/p/s.rhai").unwrap();
+    let user = plan.get("user").unwrap();
+    let doc = user.spec.document().to_string();
+    assert!(
+        doc.contains(r#""prepend_path":"ACLOCAL_PATH","value":"${MACROS_DIR}/share/aclocal""#),
+        "{doc}"
+    );
+    assert!(
+        doc.contains(r#""append_flag":"CFLAGS","value":"-DFROM_MACROS""#),
+        "{doc}"
+    );
+    let imports: Vec<(String, Option<String>)> = user
+        .spec
+        .imports()
+        .iter()
+        .map(|i| (i.id.name().to_string(), i.reference.clone()))
+        .collect();
+    assert_eq!(
+        imports,
+        [
+            ("macros".to_string(), Some("MACROS".to_string())),
+            ("tool-helper".to_string(), None)
+        ]
+    );
+    assert!(user.script.contains("ACLOCAL_PATH"), "{}", user.script);
+    // The provider itself gets none of it.
+    let macros = plan.get("macros").unwrap().spec.document().to_string();
+    assert!(!macros.contains("ACLOCAL_PATH"), "{macros}");
+
+    let bad = repo()
+        .with(
+            "/repo/bad.rhai",
+            r#"recipe(#{ name: "bad", stages: [], provides_env: #{ X: #{ set: "a", append_flag: "b" } } })"#,
+        )
+        .with("/p/s.rhai", &profile(r#"packages: ["bad"]"#));
+    let error = plan_of(&bad, "/p/s.rhai").unwrap_err().to_string();
+    assert!(
+        error.contains("give a string (prepended to a `:` list) or a map with one of"),
+        "{error}"
+    );
+}

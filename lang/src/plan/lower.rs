@@ -31,9 +31,12 @@ pub(super) struct Lowered {
 }
 
 /// The imports of `package`, each dependency once (a run-time dependency that is also a
-/// build tool counts as run-time), sorted by name.
+/// build tool counts as run-time), sorted by name, `true` for run-time ones. Then, without a
+/// variable (`ref: null`, only their `bin/` on `PATH`), what the build tools need at run
+/// time: their `deps`, transitively (`libtoolize` runs `m4`, `automake` runs `autoconf`).
 pub(super) fn imports_of(
     package: &Evaluated,
+    packages: &BTreeMap<String, Evaluated>,
     ids: &HashMap<String, ArtifactId>,
 ) -> Result<Vec<(Import, bool)>, String> {
     let recipe = &package.recipe;
@@ -61,7 +64,29 @@ pub(super) fn imports_of(
             ));
         }
     }
-    Ok(imports.into_values().collect())
+    let mut tools_need: BTreeMap<&str, Import> = BTreeMap::new();
+    let mut work: Vec<&String> = recipe
+        .build_deps
+        .iter()
+        .flat_map(|tool| packages[tool].recipe.deps.iter())
+        .collect();
+    while let Some(dep) = work.pop() {
+        if imports.contains_key(dep.as_str()) || tools_need.contains_key(dep.as_str()) {
+            continue;
+        }
+        tools_need.insert(
+            dep,
+            Import {
+                id: ids[dep].clone(),
+                reference: None,
+                in_env: true,
+            },
+        );
+        work.extend(packages[dep].recipe.deps.iter());
+    }
+    let mut all: Vec<(Import, bool)> = imports.into_values().collect();
+    all.extend(tools_need.into_values().map(|import| (import, false)));
+    Ok(all)
 }
 
 /// `libxml2` -> `LIBXML2`, `gcc-12` -> `GCC_12`: the prefix of `${REF}_DIR`.
@@ -87,6 +112,7 @@ pub fn reference(name: &str) -> String {
 pub(super) fn lower(
     loader: &dyn Loader,
     package: &Evaluated,
+    packages: &BTreeMap<String, Evaluated>,
     stages: &[Stage],
     imports: Vec<(Import, bool)>,
     jobs: usize,
@@ -154,7 +180,10 @@ pub(super) fn lower(
         set("LDFLAGS", "-Wl,-rpath,${ARTIFACT}/lib".into(), true),
     ];
     for (import, _) in imports.iter().filter(|(_, run)| *run) {
-        let reference = import.reference.as_deref().expect("imports_of names each");
+        let reference = import
+            .reference
+            .as_deref()
+            .expect("run-time imports have a ref");
         let dir = format!("${{{reference}_DIR}}");
         env.push(if_exists(
             EnvOp::AppendFlag,
@@ -174,6 +203,27 @@ pub(super) fn lower(
             format!("{dir}/lib/pkgconfig"),
             format!("{dir}/lib/pkgconfig"),
         ));
+    }
+    // What the direct dependencies provide their dependants, in the order of the recipe's
+    // lists (deps, then build_deps), `${ARTIFACT}` being the provider's path.
+    let mut providers: Vec<&String> = recipe.deps.iter().collect();
+    providers.extend(
+        recipe
+            .build_deps
+            .iter()
+            .filter(|tool| !recipe.deps.contains(tool)),
+    );
+    for provider in providers {
+        let dir = format!("${{{}_DIR}}", reference(provider));
+        for (variable, provided) in &packages[provider].recipe.provides_env {
+            env.push(EnvChange {
+                op: provided.op,
+                variable: variable.clone(),
+                value: provided.value.replace("${ARTIFACT}", &dir),
+                hashed: true,
+                if_exists: None,
+            });
+        }
     }
     for (variable, value) in &recipe.env {
         env.push(set(variable, value.clone(), true));

@@ -137,6 +137,7 @@ pub fn plan(
                 loader,
                 &profile,
                 &site,
+                &discovered.packages,
                 &discovered.packages[*name],
                 name,
                 &ids,
@@ -191,6 +192,7 @@ fn plan_package(
     loader: &dyn Loader,
     profile: &Profile,
     site: &ProfileSite,
+    packages: &std::collections::BTreeMap<String, discover::Evaluated>,
     package: &discover::Evaluated,
     name: &str,
     ids: &HashMap<String, ArtifactId>,
@@ -218,8 +220,9 @@ fn plan_package(
             _ => LangError::in_file(&profile.file, message),
         }
     })?;
-    let imports = lower::imports_of(package, ids).map_err(|message| package.error(message))?;
-    let lowered = lower::lower(loader, package, &stages, imports, jobs)?;
+    let imports =
+        lower::imports_of(package, packages, ids).map_err(|message| package.error(message))?;
+    let lowered = lower::lower(loader, package, packages, &stages, imports, jobs)?;
     let spec = BuildSpec::new(&lowered.parts)
         .map_err(|error| package.error(format!("invalid build spec: {error}")))?;
     Ok(PlannedPackage {
