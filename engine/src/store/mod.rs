@@ -129,6 +129,30 @@ pub struct Store {
     sync: SyncPolicy,
 }
 
+/// Threads that delete trash. Deleting is bound by the disk, not the CPU: an `unlink` sleeps
+/// while ext4 reads the inode and bitmap blocks it changes, so more threads than cores keep
+/// more of those reads in flight. Measured on 10,001 small artifacts (2 cores, the root
+/// ext4): 2 threads 3.6 s, 4 threads 2.6 s, 8 threads 2.25 s, 16 threads 2.3 s.
+const DELETION_THREADS: usize = 8;
+
+/// The pool gc deletes on (made on first use; the global pool if it cannot be made).
+fn deletion_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(DELETION_THREADS)
+            .thread_name(|index| format!("hit-delete-{index}"))
+            .build()
+            .unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new()
+                    .use_current_thread()
+                    .num_threads(1)
+                    .build()
+                    .expect("a pool on the current thread needs no new thread")
+            })
+    })
+}
+
 /// A trash directory of the build dir (see [`Store::trash`]).
 #[derive(Debug)]
 pub(crate) struct Trash {
@@ -146,26 +170,26 @@ impl Trash {
         Ok(())
     }
 
-    /// Deletes what the trash holds, on all cores (unlinks in different directories run
-    /// in parallel in the kernel), then the trash itself. A small artifact is one piece of
-    /// work; a big one (many top-level entries) is split at those entries, so that one big
-    /// artifact is spread over the cores too (rayon steals the pieces).
+    /// Deletes what the trash holds on [`DELETION_THREADS`] threads (unlinks in different
+    /// directories run in parallel in the kernel, and overlap their disk reads), then the
+    /// trash itself. A small artifact is one piece of work; a big one (many top-level
+    /// entries) is split at those entries, so that one big artifact is spread over the
+    /// threads too (rayon steals the pieces).
     pub(crate) fn empty(self) -> Result<(), StoreError> {
         const SPLIT_ABOVE: usize = 16;
-        (0..self.taken).into_par_iter().try_for_each(|n| {
-            let artifact = self.dir.join(n.to_string());
-            fs::make_writable(&artifact).map_err(io_error("cannot remove", &artifact))?;
-            let entries: Vec<PathBuf> = std::fs::read_dir(&artifact)
-                .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
-                .map_err(io_error("cannot read", &artifact))?;
-            if entries.len() <= SPLIT_ABOVE {
-                return fs::remove_tree(&artifact).map_err(io_error("cannot remove", &artifact));
-            }
-            entries.par_iter().try_for_each(|path| {
-                fs::remove_tree(path).map_err(io_error("cannot remove", path))
-            })?;
-            std::fs::remove_dir(&artifact).map_err(io_error("cannot remove", &artifact))
+        let trash = std::fs::File::open(&self.dir).map_err(io_error("cannot read", &self.dir))?;
+        deletion_pool().install(|| {
+            (0..self.taken).into_par_iter().try_for_each(|n| {
+                let name = n.to_string();
+                fs::remove_dir_at(
+                    std::os::fd::AsFd::as_fd(&trash),
+                    name.as_ref(),
+                    Some(SPLIT_ABOVE),
+                )
+                .map_err(io_error("cannot remove", &self.dir.join(&name)))
+            })
         })?;
+        drop(trash);
         std::fs::remove_dir(&self.dir).map_err(io_error("cannot remove", &self.dir))
     }
 }
