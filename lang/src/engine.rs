@@ -251,12 +251,31 @@ impl Evaluator {
             })?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(MAX_SECONDS);
         BUDGET.set(Some((deadline, None)));
-        let result = self
-            .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-            .map_err(|error| script_error(file, source, &error));
+        // Rhai has internal assertions that some scripts reach (`params.x += 1` on the
+        // constant `params` hits an `unreachable!`): a bug of the engine must still be an
+        // error about the script, never a crash of hit.
+        let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        }));
         BUDGET.set(None);
-        result
+        match evaluated {
+            Ok(result) => result.map_err(|error| script_error(file, source, &error)),
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no reason given");
+                Err(LangError::in_file(
+                    file,
+                    format!(
+                        "the script stopped the Rhai engine ({reason}); this is a bug of Rhai's, \
+                         usually reached by assigning to something that cannot be assigned \
+                         (a constant such as `params`): rewrite that line"
+                    ),
+                ))
+            }
+        }
     }
 
     /// Evaluates a recipe with the parameters it should see. The script must end with

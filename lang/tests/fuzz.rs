@@ -112,6 +112,25 @@ fn evaluate(source: &str) {
     }
 }
 
+/// Found by the fuzzer: Rhai hits an `unreachable!` on this, which must be an error about
+/// the script, not a crash.
+#[test]
+fn assigning_to_a_constant_s_property_is_an_error_not_a_crash() {
+    let error = Evaluator::new()
+        .recipe(
+            Path::new("/recipes/zlib.rhai"),
+            "params.optx += 1;",
+            "zlib",
+            &serde_json::Map::new(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("/recipes/zlib.rhai: the script stopped the Rhai engine"),
+        "{error}"
+    );
+}
+
 #[test]
 fn the_base_recipe_is_valid() {
     let params = serde_json::Map::new();

@@ -69,6 +69,14 @@ fn quiet_on_closed_stdout() {
         if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
             std::process::exit(141); // 128 + SIGPIPE, what a shell reports for `yes | head`
         }
+        // A panic inside Rhai is caught by hit-lang and reported as an error about the
+        // script (see `Evaluator::run`); its backtrace would only alarm.
+        if info
+            .location()
+            .is_some_and(|location| location.file().contains("/rhai-"))
+        {
+            return;
+        }
         default(info);
     }));
 }
