@@ -626,3 +626,69 @@ fn gc_keeps_what_profiles_reach_and_deletes_the_rest() {
         "{again}"
     );
 }
+
+/// `eval "$(hit env ./p)"` puts a built profile in use in a real shell, `--unset` takes it
+/// out again leaving the rest as it was, and `hit shell` runs a command in it.
+#[test]
+fn env_puts_a_profile_in_use_and_takes_it_out() {
+    let env = Env::new();
+    let profile = env.profile("p.rhai", r#"packages: ["hello"]"#);
+    assert!(env.build_profile(&profile, &[]).status.success());
+    let hit = assert_cmd::cargo::cargo_bin("hit");
+    let script = format!(
+        r#"before="$PATH"; export CMAKE_PREFIX_PATH=/opt/x
+eval "$({hit} env ./p)"
+hello there
+echo "cmake=$CMAKE_PREFIX_PATH"
+eval "$({hit} env ./p --unset)"
+[ "$PATH" = "$before" ] && echo restored
+echo "cmake=$CMAKE_PREFIX_PATH"
+command -v hello || echo gone"#,
+        hit = hit.display()
+    );
+    let p = env.path("p").display().to_string();
+    for shell in ["sh", "bash"] {
+        let output = std::process::Command::new(shell)
+            .args(["-c", &script])
+            .current_dir(env.dir.path())
+            .env("HIT_HOME", env.home())
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout_of(&output),
+            format!("hello there\ncmake={p}:/opt/x\nrestored\ncmake=/opt/x\ngone\n"),
+            "{shell}: {}",
+            stderr_of(&output)
+        );
+    }
+    // A profile script gives its built profile (in the store); fish gets fish.
+    let fish = stdout_of(
+        &env.hit()
+            .args(["env", "p.rhai", "--shell", "fish"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        fish.starts_with("set -gx PATH ")
+            && fish.contains("/bld/profile-p/")
+            && fish.contains(" $PATH\n"),
+        "{fish}"
+    );
+    let output = env
+        .hit()
+        .args(["shell", "./p", "--", "sh", "-c", "hello from shell; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(stdout_of(&output), "hello from shell\n");
+    // Not built yet: say so.
+    let other = env.profile("q.rhai", r#"packages: ["greet"]"#);
+    env.hit()
+        .arg("env")
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "profile q is not built; `hit build",
+        ));
+}

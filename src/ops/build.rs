@@ -18,8 +18,8 @@ use crate::plan_cache::{self, Recorder};
 use hit_engine::build::{BuildEvent, BuildOutcome, Builder, Reporter};
 use hit_engine::durations::Durations;
 use hit_engine::home::Home;
+use hit_engine::profile;
 use hit_engine::profile::links::ProfileLinks;
-use hit_engine::profile::{self, ProfileSpec};
 use hit_engine::schedule::{self, ScheduleOptions, Task, TaskOutcome};
 use hit_engine::source::SourceCache;
 use hit_engine::spec::BuildSpec;
@@ -241,16 +241,7 @@ pub fn build_profile(
         }));
     }
 
-    let spec = ProfileSpec {
-        name: plan.profile.name.clone(),
-        packages: plan
-            .packages
-            .iter()
-            .filter(|p| p.linked)
-            .map(|p| (p.name.clone(), p.spec.id().clone()))
-            .collect(),
-        prefer: plan.profile.prefer.clone(),
-    };
+    let spec = super::profile_spec(&plan);
     let (path, _) = profile::assemble(&store, &spec)?;
     let link = PathBuf::from(&plan.profile.name);
     let switched = ProfileLinks::for_home(home).switch(&link, &path)?;

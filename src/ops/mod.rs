@@ -8,12 +8,14 @@
 //! | [`gc`] | `hit gc`, `hit purge` |
 //! | [`verify`] | `hit verify` |
 //! | [`links`] | `hit generations`, `hit rollback`, `hit cp`, `hit mv`, `hit rm` |
+//! | [`env`](mod@env) | `hit env`, `hit shell` |
 //!
 //! What every use case shares lives here: how a profile is planned ([`ProfileRequest`],
 //! [`load_plan`]), how `KEY=VALUE` words become typed parameters (they change ids), where
 //! hit's own package dir and source mirror are, and the [`Error`] type.
 
 pub mod build;
+pub mod env;
 pub mod gc;
 pub mod inspect;
 pub mod links;
@@ -192,6 +194,20 @@ pub(crate) fn load_plan_with(
         default_dirs: default_package_dirs(),
     };
     Ok(hit_lang::plan(&Evaluator::new(), loader, &file, &options)?)
+}
+
+/// The profile artifact a plan links: its packages (the linked ones) and `prefer`.
+pub fn profile_spec(plan: &Plan) -> hit_engine::profile::ProfileSpec {
+    hit_engine::profile::ProfileSpec {
+        name: plan.profile.name.clone(),
+        packages: plan
+            .packages
+            .iter()
+            .filter(|p| p.linked)
+            .map(|p| (p.name.clone(), p.spec.id().clone()))
+            .collect(),
+        prefer: plan.profile.prefer.clone(),
+    }
 }
 
 /// The package `name` of a plan, or an error listing those it has.

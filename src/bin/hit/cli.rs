@@ -111,6 +111,38 @@ pub enum Command {
     Cp { from: PathBuf, to: PathBuf },
     /// Rename a profile link, generations and all.
     Mv { from: PathBuf, to: PathBuf },
+    /// Print the shell commands that put a built profile in use (`eval "$(hit env ./small)"`),
+    /// or with --unset that take it out again.
+    Env {
+        /// A profile link (`./small`) or tree, or a profile script whose profile is built.
+        target: PathBuf,
+        /// Parameters of a profile script, as for `hit build`.
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// The shell to write for.
+        #[arg(long, value_enum, default_value_t = ShellKind::Sh)]
+        shell: ShellKind,
+        /// Remove the profile's directories from the variables instead.
+        #[arg(long)]
+        unset: bool,
+        /// Also CPATH and LIBRARY_PATH, for compilers used outside hit.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Run a shell (or, after `--`, a command) with a built profile in use.
+    Shell {
+        /// A profile link (`./small`) or tree, or a profile script whose profile is built.
+        target: PathBuf,
+        /// Parameters of a profile script, as for `hit build`.
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Also CPATH and LIBRARY_PATH, for compilers used outside hit.
+        #[arg(long)]
+        dev: bool,
+        /// The command to run instead of `$SHELL`.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Remove a profile link and its generations; `hit gc` then frees what only they used.
     Rm { link: PathBuf },
     /// Check every artifact (metadata, hash of build.json, read-only, dependencies present)
@@ -156,6 +188,16 @@ pub struct BuildOptions {
     /// Write one JSON event per line on stdout (started, finished, failed, skipped, ...).
     #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
     pub json: bool,
+}
+
+/// The shells `hit env` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShellKind {
+    /// sh, bash, zsh, dash, ksh.
+    Sh,
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]

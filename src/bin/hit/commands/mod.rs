@@ -2,6 +2,7 @@
 //! call -> print what it returned.
 
 mod build;
+mod env;
 mod inspect;
 mod links;
 mod store;
@@ -106,6 +107,36 @@ fn run_command(
         Command::Cp { from, to } => links::copy(&home()?, &from, &to),
         Command::Mv { from, to } => links::rename(&home()?, &from, &to),
         Command::Rm { link } => links::remove(&home()?, &link),
+        Command::Env {
+            target,
+            params,
+            shell,
+            unset,
+            dev,
+        } => env::env(
+            &home()?,
+            &ProfileRequest {
+                file: target,
+                params,
+            },
+            shell,
+            unset,
+            dev,
+        ),
+        Command::Shell {
+            target,
+            params,
+            dev,
+            command,
+        } => env::shell(
+            &home()?,
+            &ProfileRequest {
+                file: target,
+                params,
+            },
+            dev,
+            &command,
+        ),
     }
 }
 
