@@ -1,6 +1,6 @@
 //! The whole recipe repository (packages/profiles/stack.rhai) built in one `hit build -j2`
 //! from ../shared/mirror over HTTP, then a package from autotools sources (no configure
-//! script) with the autoconf, automake and libtool it built. Long (about ten minutes on two cores): not in the
+//! script) with the autoconf, automake and libtool it built. Long (four to ten minutes on two cores): not in the
 //! default run; .ci/run runs it as its own step:
 //!
 //!     cargo test --test real_stack -- --ignored
@@ -27,7 +27,7 @@ fn run(program: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-#[ignore = "builds the whole stack (~10 min); .ci/run runs it"]
+#[ignore = "builds the whole stack (4-10 min); .ci/run runs it"]
 fn the_whole_stack_builds_in_one_go() {
     let env = Env::new();
     let mirror = HttpServer::serve(&hashed_mirror(&env.path("mirror")));
