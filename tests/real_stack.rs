@@ -1,7 +1,7 @@
 //! The whole recipe repository (packages/profiles/stack.rhai) built in one `hit build -j2`
 //! from ../shared/mirror over HTTP, then a package from autotools sources (no configure
-//! script) with the autoconf, automake and libtool it built. Long (four to ten minutes on two cores): not in the
-//! default run; .ci/run runs it as its own step:
+//! script) with the autoconf, automake and libtool it built. Long (four to ten minutes on
+//! two cores): not in the default run; .ci/run runs it as its own step:
 //!
 //!     cargo test --test real_stack -- --ignored
 #![allow(clippy::unwrap_used)]
