@@ -169,9 +169,10 @@ pub(crate) fn remove_tree(root: &Path) -> io::Result<()> {
     let name = root
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{} names no entry", root.display())))?;
+    // O_PATH: enough for the `*at` calls, and needs no read permission on the parent.
     let parent = rustix::fs::open(
         parent,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
     remove_dir_at(parent.as_fd(), name, None)
@@ -179,8 +180,8 @@ pub(crate) fn remove_tree(root: &Path) -> io::Result<()> {
 
 /// Deletes the directory `name` in `parent` with everything in it, read-only or not.
 ///
-/// One pass over file descriptors: each directory is opened once relative to its parent,
-/// made writable with `fchmod`, read once (the entry types come with the names, so no
+/// One pass over file descriptors: each directory is made writable (`chmodat`) and opened
+/// once relative to its parent, read once (the entry types come with the names, so no
 /// `stat` per entry), and emptied with `unlinkat`; symlinks are never followed. About 20
 /// system calls for a small artifact where the path-based way (stat, chmod, read, then
 /// `remove_dir_all`) made 70. With `split_above`, a directory with more entries than that
@@ -190,15 +191,17 @@ pub(crate) fn remove_dir_at(
     name: &OsStr,
     split_above: Option<usize>,
 ) -> io::Result<()> {
+    // Writable and readable before it is opened: a build may leave a directory of mode
+    // 000, which its owner cannot even open. (Another owner's directory cannot be changed
+    // but may be usable already: an error shows up at the open or the unlink.) `name` is a
+    // directory, never a symlink, so following it changes nothing else.
+    let _ = rustix::fs::chmodat(parent, name, Mode::from_raw_mode(0o700), AtFlags::empty());
     let fd = rustix::fs::openat(
         parent,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    // Another owner's directory cannot be changed, but may be writable already: an error
-    // here shows up as the unlink's.
-    let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700));
     let mut dir = rustix::fs::Dir::new(fd)?;
     let mut entries = Vec::new();
     while let Some(entry) = dir.read() {
