@@ -10,8 +10,8 @@
 //!
 //! Every error is a [`LangError`] that points into the script: file, line, column, line.
 //! This crate reads files only through the [`Loader`] it is given (so evaluating a recipe
-//! cannot touch the disk: it has no other way to), and depends on `hit-spec` (pure), Rhai
-//! and petgraph only.
+//! cannot touch the disk: it has no other way to). It depends on `hit-spec` (pure), Rhai,
+//! petgraph and rayon (and serde_json, thiserror, tracing), never on the engine.
 
 pub mod engine;
 mod error;
