@@ -7,21 +7,12 @@ same run (--baseline) for a ratio.
 
 Usage: cargo build --release && python3 bench/eval.py [--packages 1000] [--runs 15] [--baseline BINARY]
 """
-import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, os, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import synth
-
-def median_ms(argv, env, cwd, runs, fresh_home=None):
-    times = []
-    for _ in range(runs):
-        if fresh_home:
-            shutil.rmtree(fresh_home, ignore_errors=True)
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+from synth import median_ms
 
 def main():
     parser = argparse.ArgumentParser()

@@ -42,6 +42,18 @@ def write(dir, shape, n):
         f.write('profile(#{ package_dirs: ["recipes"], packages: ["%s"] })\n' % names[-1])
     return profile
 
+def median_ms(argv, env, cwd, runs, fresh_home=None):
+    """Median wall time of `argv` over `runs` runs, in ms; `fresh_home` is deleted before
+    each run (nothing cached). Shared by the benches that import this module."""
+    times = []
+    for _ in range(runs):
+        if fresh_home:
+            shutil.rmtree(fresh_home, ignore_errors=True)
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
 def run(argv, env, cwd):
     """Wall seconds and peak RSS (MiB) of one command."""
     start = time.perf_counter()
