@@ -661,6 +661,46 @@ command -v hello || echo gone"#,
             stderr_of(&output)
         );
     }
+    // The recipe's run_env, in every shell hit writes for, and out again with --unset.
+    let check = format!(
+        r#"eval "$({hit} env ./p)"; echo "$HELLO_DOCS|$HELLO_PATH"; hello z
+eval "$({hit} env ./p --unset)"; echo "${{HELLO_DOCS:-unset}}|${{HELLO_PATH:-unset}}""#,
+        hit = hit.display()
+    );
+    let docs = format!("{p}/share/doc");
+    let expected = format!("{docs}|{docs}\nhello z\nunset|unset\n");
+    let fish = format!(
+        r#"{hit} env ./p --shell fish | source; echo "$HELLO_DOCS|$HELLO_PATH"; hello z
+{hit} env ./p --shell fish --unset | source; set -q HELLO_DOCS; or echo -n unset; echo -n '|'; test -n "$HELLO_PATH"; or echo unset"#,
+        hit = hit.display()
+    );
+    let csh = format!(
+        r#"eval "`{hit} env ./p --shell csh`"; echo "$HELLO_DOCS|$HELLO_PATH"; hello z
+eval "`{hit} env ./p --shell csh --unset`"; if ( ! $?HELLO_DOCS ) echo -n unset; echo -n '|'; if ( ! $?HELLO_PATH ) echo unset"#,
+        hit = hit.display()
+    );
+    for (shell, script) in [
+        ("bash", &check),
+        ("zsh", &check),
+        ("fish", &fish),
+        ("tcsh", &csh),
+    ] {
+        if !common::have_tool(shell) {
+            continue;
+        }
+        let output = std::process::Command::new(shell)
+            .args(["-c", script])
+            .current_dir(env.dir.path())
+            .env("HIT_HOME", env.home())
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout_of(&output),
+            expected,
+            "{shell}: {}",
+            stderr_of(&output)
+        );
+    }
     // A profile script gives its built profile (in the store); fish gets fish.
     let fish = stdout_of(
         &env.hit()

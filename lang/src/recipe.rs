@@ -12,6 +12,8 @@ pub struct Recipe {
     pub name: String,
     pub version: Option<String>,
     pub description: Option<String>,
+    /// Where the project lives on the web (`hit info`, module files).
+    pub homepage: Option<String>,
     pub sources: Vec<RecipeSource>,
     /// Needed to build and at run time: imported, rpath'ed, linked into profiles.
     pub deps: Vec<String>,
@@ -28,6 +30,9 @@ pub struct Recipe {
     /// What the builds of packages that depend on this one get in their environment
     /// (`${ARTIFACT}` in a value is this package's path): variable -> change.
     pub provides_env: BTreeMap<String, Provided>,
+    /// What a user of the package needs in the environment (`hit env`, modules), written
+    /// like `provides_env`; `${ARTIFACT}` is the package's (or the profile's) path.
+    pub run_env: BTreeMap<String, Provided>,
     /// Where `recipe(...)` was called: line, column.
     pub position: (usize, usize),
 }
@@ -66,6 +71,7 @@ const FIELDS: &[&str] = &[
     "name",
     "version",
     "description",
+    "homepage",
     "sources",
     "deps",
     "build_deps",
@@ -74,6 +80,7 @@ const FIELDS: &[&str] = &[
     "stages",
     "host",
     "provides_env",
+    "run_env",
 ];
 
 impl Recipe {
@@ -122,11 +129,13 @@ impl Recipe {
                 )));
             }
         }
-        let provides_env = provided_env(&fields)?;
+        let provides_env = env_changes(&fields, "provides_env")?;
+        let run_env = env_changes(&fields, "run_env")?;
         let recipe = Self {
             name,
             version: fields.string("version")?,
             description: fields.string("description")?,
+            homepage: fields.string("homepage")?,
             sources,
             deps: check_names("deps")?,
             build_deps: check_names("build_deps")?,
@@ -135,6 +144,7 @@ impl Recipe {
             stages,
             host,
             provides_env,
+            run_env,
             position,
         };
         // A recipe without stages would build an empty artifact: almost always a mistake
@@ -151,14 +161,15 @@ impl Recipe {
     }
 }
 
-/// `provides_env: #{ ACLOCAL_PATH: "${ARTIFACT}/share/aclocal", CFLAGS: #{ append_flag: "-DX" } }`:
+/// `provides_env` or `run_env`, e.g.
+/// `#{ ACLOCAL_PATH: "${ARTIFACT}/share/aclocal", CFLAGS: #{ append_flag: "-DX" } }`:
 /// a string is prepended to a `:` list; a map names the operation.
-fn provided_env(fields: &Fields) -> Result<BTreeMap<String, Provided>, LangError> {
+fn env_changes(fields: &Fields, key: &str) -> Result<BTreeMap<String, Provided>, LangError> {
     use hit_spec::EnvOp;
-    let Some(value) = fields.get("provides_env") else {
+    let Some(value) = fields.get(key) else {
         return Ok(BTreeMap::new());
     };
-    let map = Fields::new(value, &fields.field("provides_env"))?;
+    let map = Fields::new(value, &fields.field(key))?;
     let mut provided = BTreeMap::new();
     for (variable, change) in &map.map {
         let path = map.field(variable);
@@ -173,13 +184,18 @@ fn provided_env(fields: &Fields) -> Result<BTreeMap<String, Provided>, LangError
                 value: crate::value::string(change, &path)?,
             }
         } else {
-            let ops = [
-                EnvOp::Set,
-                EnvOp::PrependPath,
-                EnvOp::AppendPath,
-                EnvOp::PrependFlag,
-                EnvOp::AppendFlag,
-            ];
+            // Flags are for builds (`CFLAGS`); a user's environment takes paths and values.
+            let ops: &[EnvOp] = if key == "run_env" {
+                &[EnvOp::Set, EnvOp::PrependPath, EnvOp::AppendPath]
+            } else {
+                &[
+                    EnvOp::Set,
+                    EnvOp::PrependPath,
+                    EnvOp::AppendPath,
+                    EnvOp::PrependFlag,
+                    EnvOp::AppendFlag,
+                ]
+            };
             let keys: Vec<&str> = ops.iter().map(|op| op.key()).collect();
             let inner = Fields::new(change, &path)?;
             inner.only(&keys)?;

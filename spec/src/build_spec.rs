@@ -2,7 +2,7 @@
 
 use super::artifact_id::{ArtifactId, PackageName};
 use super::canonical::{CanonicalError, hash_document};
-use super::command::{Command, parse_commands};
+use super::command::{Command, EnvChange, parse_commands};
 use super::document::{Object, invalid, is_variable_name, kind};
 use super::source::SourceSpec;
 use serde_json::{Map, Value, json};
@@ -50,6 +50,12 @@ pub struct SpecParts {
     pub version: Option<String>,
     /// `nohash_description`: shown to users, never part of the id.
     pub description: Option<String>,
+    /// `nohash_homepage`: shown by `hit info` and in module files.
+    pub homepage: Option<String>,
+    /// `nohash_run_env`: what a user of the artifact needs in the environment (`hit env`,
+    /// modules), with `${ARTIFACT}` for the artifact's (or the profile's) path. Not an
+    /// input of the build, so not part of the id.
+    pub run_env: Vec<EnvChange>,
     pub sources: Vec<SourceSpec>,
     pub imports: Vec<Import>,
     pub commands: Vec<Command>,
@@ -65,6 +71,16 @@ impl SpecParts {
         }
         if let Some(description) = &self.description {
             document.insert("nohash_description".into(), json!(description));
+        }
+        if let Some(homepage) = &self.homepage {
+            document.insert("nohash_homepage".into(), json!(homepage));
+        }
+        if !self.run_env.is_empty() {
+            let changes = self
+                .run_env
+                .iter()
+                .map(|change| Command::Env(change.clone()).to_document());
+            document.insert("nohash_run_env".into(), Value::Array(changes.collect()));
         }
         let sources: Vec<Value> = self.sources.iter().map(SourceSpec::to_document).collect();
         document.insert("sources".into(), Value::Array(sources));
@@ -86,6 +102,8 @@ pub struct BuildSpec {
     document: Value,
     version: Option<String>,
     description: Option<String>,
+    homepage: Option<String>,
+    run_env: Vec<EnvChange>,
     sources: Vec<SourceSpec>,
     imports: Vec<Import>,
     commands: Vec<Command>,
@@ -105,6 +123,8 @@ impl BuildSpec {
             name: self.name().to_string(),
             version: self.version.clone(),
             description: self.description.clone(),
+            homepage: self.homepage.clone(),
+            run_env: self.run_env.clone(),
             sources: self.sources.clone(),
             imports: self.imports.clone(),
             commands: self.commands.clone(),
@@ -126,11 +146,25 @@ impl BuildSpec {
         let name =
             PackageName::new(name_text).map_err(|error| invalid("$.name", error.to_string()))?;
         let version = root.string("version")?.map(str::to_owned);
-        // Any `nohash_` field may hold anything; only a string is a description.
-        let description = root
-            .get("nohash_description")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        // Any `nohash_` field may hold anything; only a string is a description or a
+        // homepage, and only a list of setters a run-time environment.
+        let text = |key: &str| root.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (description, homepage) = (text("nohash_description"), text("nohash_homepage"));
+        let run_env = match root.get("nohash_run_env") {
+            Some(Value::Array(items)) => parse_commands(items, "$.nohash_run_env")
+                .ok()
+                .map(|commands| {
+                    commands
+                        .into_iter()
+                        .filter_map(|command| match command {
+                            Command::Env(change) => Some(change),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         // Versions are printed (status, generations): a newline or an escape sequence in
         // one would forge what the terminal shows.
         if let Some(version) = &version
@@ -167,6 +201,8 @@ impl BuildSpec {
             document,
             version,
             description,
+            homepage,
+            run_env,
             sources,
             imports,
             commands,
@@ -183,6 +219,19 @@ impl BuildSpec {
 
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    pub fn homepage(&self) -> Option<&str> {
+        self.homepage.as_deref()
+    }
+
+    /// What a user of the artifact needs in the environment (`${ARTIFACT}` unexpanded).
+    pub fn run_env(&self) -> &[EnvChange] {
+        &self.run_env
     }
 
     pub fn sources(&self) -> &[SourceSpec] {

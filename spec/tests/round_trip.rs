@@ -124,18 +124,24 @@ fn parts() -> impl Strategy<Value = SpecParts> {
         "[a-z][a-z0-9_+-]{0,10}",
         proptest::option::of("[0-9][0-9.a-z]{0,8}"),
         proptest::option::of(any::<String>()),
+        proptest::option::of(any::<String>()),
+        proptest::collection::vec(env_change(), 0..3),
         proptest::collection::vec(source(), 0..3),
         proptest::collection::vec(import(), 0..3),
         proptest::collection::vec(command(), 0..5),
     )
         .prop_map(
-            |(name, version, description, sources, imports, commands)| SpecParts {
-                name,
-                version,
-                description,
-                sources,
-                imports,
-                commands,
+            |(name, version, description, homepage, run_env, sources, imports, commands)| {
+                SpecParts {
+                    name,
+                    version,
+                    description,
+                    homepage,
+                    run_env,
+                    sources,
+                    imports,
+                    commands,
+                }
             },
         )
 }
@@ -168,6 +174,15 @@ proptest! {
             change.value = other;
         }
         let (one, other) = (BuildSpec::new(&changed).unwrap(), BuildSpec::new(&again).unwrap());
+        prop_assert_eq!(one.id(), other.id());
+    }
+
+    #[test]
+    fn usage_fields_never_change_the_id(parts in parts(), homepage in any::<String>(), run_env in proptest::collection::vec(env_change(), 0..3)) {
+        let mut changed = parts.clone();
+        changed.homepage = Some(homepage);
+        changed.run_env = run_env;
+        let (one, other) = (BuildSpec::new(&changed).unwrap(), BuildSpec::new(&parts).unwrap());
         prop_assert_eq!(one.id(), other.id());
     }
 }

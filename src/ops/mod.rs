@@ -9,12 +9,14 @@
 //! | [`verify`] | `hit verify` |
 //! | [`links`] | `hit generations`, `hit rollback`, `hit cp`, `hit mv`, `hit rm` |
 //! | [`env`](mod@env) | `hit env`, `hit shell` |
+//! | [`contents`] | what a built profile holds, read from the store (for env, modules, develop) |
 //!
 //! What every use case shares lives here: how a profile is planned ([`ProfileRequest`],
 //! [`load_plan`]), how `KEY=VALUE` words become typed parameters (they change ids), where
 //! hit's own package dir and source mirror are, and the [`Error`] type.
 
 pub mod build;
+pub mod contents;
 pub mod env;
 pub mod gc;
 pub mod inspect;

@@ -356,3 +356,18 @@ pub fn wait_for(path: &Path, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Whether `tool` is on PATH. With `HIT_TEST_REQUIRE_TOOLS` set (CI installs them all) a
+/// missing one fails the test instead of skipping that part.
+pub fn have_tool(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    if !found {
+        assert!(
+            std::env::var_os("HIT_TEST_REQUIRE_TOOLS").is_none(),
+            "{tool} is not installed, and HIT_TEST_REQUIRE_TOOLS says the tests need it"
+        );
+        eprintln!("skipping the {tool} part: {tool} is not installed");
+    }
+    found
+}

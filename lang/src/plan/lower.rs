@@ -3,7 +3,7 @@
 //!
 //! | part of the spec | from |
 //! |------------------|------|
-//! | `name`, `version`, `nohash_description` | the recipe |
+//! | `name`, `version`, `nohash_description`, `nohash_homepage`, `nohash_run_env` (not hashed: what users of the artifact need) | the recipe |
 //! | `sources` | the recipe's sources (files beside it packed as `files:`), then its patches under `.hit-patches/` |
 //! | `build.import` | the `deps` and the `build_deps` (direct ones), as `<NAME>_DIR` / `<NAME>_ID` |
 //! | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`, each only if that directory of the dependency exists (`if_exists`); the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -exc` of its lines |
@@ -287,6 +287,18 @@ pub(super) fn lower(
             name: recipe.name.clone(),
             version: recipe.version.clone(),
             description: recipe.description.clone(),
+            homepage: recipe.homepage.clone(),
+            run_env: recipe
+                .run_env
+                .iter()
+                .map(|(variable, change)| EnvChange {
+                    op: change.op,
+                    variable: variable.clone(),
+                    value: change.value.clone(),
+                    hashed: true,
+                    if_exists: None,
+                })
+                .collect(),
             sources,
             imports: imports.into_iter().map(|(import, _)| import).collect(),
             commands,

@@ -198,6 +198,8 @@ pub enum ShellKind {
     Bash,
     Zsh,
     Fish,
+    /// csh and tcsh.
+    Csh,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 use crate::cli::ShellKind;
 use anyhow::{Context, Result};
 use hit::ops::ProfileRequest;
-use hit::ops::env::{ProfileEnv, profile_env};
+use hit::ops::env::{ProfileEnv, VarChange, profile_env};
 use hit_engine::home::Home;
 use std::process::ExitCode;
 
@@ -41,33 +41,57 @@ pub fn shell(
     Ok(ExitCode::from(status.code().map_or(1, |code| code as u8)))
 }
 
-/// The commands for `shell`: prepend each variable's directories (or, with `unset`, remove
-/// them wherever they are), leaving the rest of its value as it was.
+/// The commands for `shell`. sh and fish: prepend (or append) each variable's entries,
+/// leaving the rest of its value as it was, or with `unset` remove them wherever they are.
+/// csh cannot test a variable and expand it in one command, so for csh the values are
+/// worked out here from hit's own environment (the shell's, when it runs `eval`).
 fn render(environment: &ProfileEnv, shell: ShellKind, unset: bool) -> String {
+    if shell == ShellKind::Csh {
+        return render_csh(environment, unset);
+    }
     let mut out = String::new();
-    for (variable, dirs) in &environment.vars {
-        let dirs: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
-        let line = match (shell, unset) {
-            (ShellKind::Fish, false) => {
-                format!("set -gx {variable} {} ${variable}", fish_words(&dirs))
+    for var in &environment.vars {
+        let variable = &var.variable;
+        let line = match (&var.change, shell, unset) {
+            (VarChange::Set(value), ShellKind::Fish, false) => {
+                format!("set -gx {variable} {}", quote(value))
             }
-            (ShellKind::Fish, true) => format!(
-                "set -gx {variable} (string match -v -- {} ${variable})",
-                fish_words(&dirs)
-            ),
-            (_, false) => {
-                let joined =
-                    hit_engine::shell::escape_in_double_quotes(&dirs.join(":")).replace('$', "\\$");
-                format!("export {variable}=\"{joined}${{{variable}:+:${variable}}}\"")
+            (VarChange::Set(_), ShellKind::Fish, true) => format!("set -e {variable}"),
+            (VarChange::Set(value), _, false) => format!("export {variable}={}", quote(value)),
+            (VarChange::Set(_), _, true) => format!("unset {variable}"),
+            (VarChange::Prepend(entries) | VarChange::Append(entries), ShellKind::Fish, false) => {
+                if matches!(var.change, VarChange::Prepend(_)) {
+                    format!(
+                        "set -gx {variable} {} ${variable}",
+                        hit_engine::shell::quote(entries)
+                    )
+                } else {
+                    format!(
+                        "set -gx {variable} ${variable} {}",
+                        hit_engine::shell::quote(entries)
+                    )
+                }
             }
-            (_, true) => {
+            (VarChange::Prepend(entries) | VarChange::Append(entries), ShellKind::Fish, true) => {
+                format!(
+                    "set -gx {variable} (string match -v -- {} ${variable})",
+                    hit_engine::shell::quote(entries)
+                )
+            }
+            (VarChange::Prepend(entries) | VarChange::Append(entries), _, false) => {
+                let joined = hit_engine::shell::escape_in_double_quotes(&entries.join(":"))
+                    .replace('$', "\\$");
+                if matches!(var.change, VarChange::Prepend(_)) {
+                    format!("export {variable}=\"{joined}${{{variable}:+:${variable}}}\"")
+                } else {
+                    format!("export {variable}=\"${{{variable}:+${variable}:}}{joined}\"")
+                }
+            }
+            (VarChange::Prepend(entries) | VarChange::Append(entries), _, true) => {
                 // Every component but the profile's, in order, worked out in a subshell (so
                 // IFS and `set -f`, no globbing of the pieces, stay there); the variable is
                 // unset if nothing is left.
-                let patterns: Vec<String> = dirs
-                    .iter()
-                    .map(|dir| hit_engine::shell::quote(std::slice::from_ref(dir)))
-                    .collect();
+                let patterns: Vec<String> = entries.iter().map(|entry| quote(entry)).collect();
                 format!(
                     "_hit_v=$(IFS=:; set -f; v=; for p in ${variable}; do case $p in {}) ;; *) v=${{v:+$v:}}$p ;; esac; done; printf %s \"$v\"); \
                      if [ -n \"$_hit_v\" ]; then export {variable}=\"$_hit_v\"; else unset {variable}; fi; unset _hit_v",
@@ -81,6 +105,33 @@ fn render(environment: &ProfileEnv, shell: ShellKind, unset: bool) -> String {
     out
 }
 
-fn fish_words(dirs: &[String]) -> String {
-    hit_engine::shell::quote(dirs)
+fn render_csh(environment: &ProfileEnv, unset: bool) -> String {
+    let current = |variable: &str| std::env::var(variable).ok();
+    let lines: Vec<String> = if unset {
+        environment
+            .removed(current)
+            .into_iter()
+            .map(|(variable, value)| match value {
+                Some(value) => format!("setenv {variable} {};", csh_quote(&value)),
+                None => format!("unsetenv {variable};"),
+            })
+            .collect()
+    } else {
+        environment
+            .applied(current)
+            .into_iter()
+            .map(|(variable, value)| format!("setenv {variable} {};", csh_quote(&value)))
+            .collect()
+    };
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+fn quote(text: &str) -> String {
+    hit_engine::shell::quote(&[text.to_owned()])
+}
+
+/// A csh word: single quotes, with `'` and `!` (history, even inside quotes) escaped
+/// outside them.
+fn csh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''").replace('!', "'\\!'"))
 }
