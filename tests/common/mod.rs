@@ -1,6 +1,6 @@
 //! Shared test support: a temporary hit home, the real `hit` binary, a local HTTP server,
 //! and the source mirror in ../shared/mirror.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
 
 use assert_cmd::Command;
 use std::collections::BTreeMap;
