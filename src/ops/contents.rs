@@ -79,6 +79,13 @@ pub fn profile_contents(home: &Home, target: &ProfileRequest) -> Result<ProfileC
             packages: Vec::new(),
         });
     };
+    if !artifact.starts_with(store.dir()) {
+        return Err(Error::Input(format!(
+            "{} is a profile of another hit home ({}); run with that HIT_HOME",
+            root.display(),
+            artifact.display()
+        )));
+    }
     let name = document
         .as_ref()
         .and_then(|document| document.get("name")?.as_str())

@@ -9,6 +9,7 @@
 //! | [`verify`] | `hit verify` |
 //! | [`links`] | `hit generations`, `hit rollback`, `hit cp`, `hit mv`, `hit rm` |
 //! | [`env`](mod@env) | `hit env`, `hit shell` |
+//! | [`modules`] | `hit modules` |
 //! | [`contents`] | what a built profile holds, read from the store (for env, modules, develop) |
 //!
 //! What every use case shares lives here: how a profile is planned ([`ProfileRequest`],
@@ -21,6 +22,7 @@ pub mod env;
 pub mod gc;
 pub mod inspect;
 pub mod links;
+pub mod modules;
 pub mod sources;
 pub mod verify;
 

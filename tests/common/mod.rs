@@ -357,17 +357,20 @@ pub fn wait_for(path: &Path, what: &str) {
     }
 }
 
-/// Whether `tool` is on PATH. With `HIT_TEST_REQUIRE_TOOLS` set (CI installs them all) a
-/// missing one fails the test instead of skipping that part.
+/// Whether `tool` is on PATH; see [`missing`].
 pub fn have_tool(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("HIT_TEST_REQUIRE_TOOLS").is_none(),
-            "{tool} is not installed, and HIT_TEST_REQUIRE_TOOLS says the tests need it"
-        );
-        eprintln!("skipping the {tool} part: {tool} is not installed");
-    }
-    found
+    found || !missing(tool)
+}
+
+/// Says that a test skips a part because `what` is not installed, and returns true. With
+/// `HIT_TEST_REQUIRE_TOOLS` set (`.ci/run` installs them all) it fails the test instead.
+pub fn missing(what: &str) -> bool {
+    assert!(
+        std::env::var_os("HIT_TEST_REQUIRE_TOOLS").is_none(),
+        "{what} is not installed, and HIT_TEST_REQUIRE_TOOLS says the tests need it"
+    );
+    eprintln!("skipping the {what} part: it is not installed");
+    true
 }

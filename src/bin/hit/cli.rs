@@ -143,6 +143,24 @@ pub enum Command {
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Write environment module files (Lmod or Tcl) for a built profile into DIR: one per
+    /// package (`name/version-hash`) and `profile-<name>` for the whole profile. Files of
+    /// packages no longer in the profile are removed.
+    Modules {
+        /// A profile link (`./small`), or a profile script whose profile is built.
+        target: PathBuf,
+        /// The directory for the module files (new, empty, or written by `hit modules`).
+        dir: PathBuf,
+        /// Parameters of a profile script, as for `hit build`.
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Lmod's Lua files or Tcl files (environment-modules; Lmod reads them too).
+        #[arg(long, value_enum, default_value_t = ModuleFormatArg::Lmod)]
+        format: ModuleFormatArg,
+        /// Only say what would be written and removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove a profile link and its generations; `hit gc` then frees what only they used.
     Rm { link: PathBuf },
     /// Check every artifact (metadata, hash of build.json, read-only, dependencies present)
@@ -200,6 +218,15 @@ pub enum ShellKind {
     Fish,
     /// csh and tcsh.
     Csh,
+}
+
+/// The module systems `hit modules` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModuleFormatArg {
+    /// Lmod's Lua module files.
+    Lmod,
+    /// Tcl module files (environment-modules).
+    Tcl,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,6 @@
-//! `hit env` (the profile's variables as shell commands) and `hit shell`.
+//! `hit env` (the profile's variables as shell commands), `hit shell`, `hit modules`.
 
-use crate::cli::ShellKind;
+use crate::cli::{ModuleFormatArg, ShellKind};
 use anyhow::{Context, Result};
 use hit::ops::ProfileRequest;
 use hit::ops::env::{ProfileEnv, VarChange, profile_env};
@@ -16,6 +16,45 @@ pub fn env(
 ) -> Result<ExitCode> {
     let environment = profile_env(home, request, dev)?;
     print!("{}", render(&environment, shell, unset));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn modules(
+    home: &Home,
+    request: &ProfileRequest,
+    dir: &std::path::Path,
+    format: ModuleFormatArg,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    use hit::ops::modules::{self, ModuleFormat};
+    let format = match format {
+        ModuleFormatArg::Lmod => ModuleFormat::Lmod,
+        ModuleFormatArg::Tcl => ModuleFormat::Tcl,
+    };
+    let contents = hit::ops::contents::profile_contents(home, request)?;
+    let plan = modules::plan(&contents, dir, format)?;
+    if dry_run {
+        for file in &plan.files {
+            println!("would write {} ({})", file.path.display(), file.module);
+        }
+        for stale in &plan.remove {
+            println!("would remove {}", stale.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = modules::apply(&plan)?;
+    println!(
+        "{} module files in {}: {} written, {} unchanged, {} removed",
+        plan.format.name(),
+        plan.dir.display(),
+        outcome.written,
+        outcome.unchanged,
+        outcome.removed
+    );
+    eprintln!(
+        "use them with `module use {}`, then `module load <package>`",
+        plan.dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -123,6 +123,22 @@ fn run_command(
             unset,
             dev,
         ),
+        Command::Modules {
+            target,
+            dir,
+            params,
+            format,
+            dry_run,
+        } => env::modules(
+            &home()?,
+            &ProfileRequest {
+                file: target,
+                params,
+            },
+            &dir,
+            format,
+            dry_run,
+        ),
         Command::Shell {
             target,
             params,
