@@ -176,6 +176,11 @@ impl SourceSpec {
         Value::Object(entry)
     }
 
+    /// An entry as a spec writes it ([`Self::to_document`]), validated.
+    pub fn from_document(value: &Value) -> Result<Self, SpecError> {
+        Self::parse(value, "source")
+    }
+
     pub(crate) fn parse(value: &Value, path: &str) -> Result<Self, SpecError> {
         let object = Object::new(value, path)?;
         object.only(&["key", "url", "target", "strip", "files"])?;

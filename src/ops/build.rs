@@ -12,6 +12,7 @@
 //! A failed build is an outcome ([`ProfileBuild::Failed`]), not an error: the link stays
 //! as it was. Events go to the caller's [`Reporter`] as they happen.
 
+use super::lock::Lockfile;
 use super::{Error, ProfileRequest, Result, load_plan_with, parse_params, profile_file};
 use crate::loader::FsLoader;
 use crate::plan_cache::{self, Recorder};
@@ -151,10 +152,14 @@ fn closure_present(store: &Store, profile: &Path) -> Result<bool> {
 }
 
 /// Builds a profile and links `./<name>` to it (see the module doc).
+///
+/// With `locked`, the profile must evaluate to exactly the lockfile's ids, or nothing is
+/// built and the error lists each package that differs and how.
 pub fn build_profile(
     home: &Home,
     request: &ProfileRequest,
     options: &BuildOptions,
+    locked: Option<&Lockfile>,
     reporter: &dyn Reporter,
 ) -> Result<ProfileBuild> {
     let store = Store::for_home(home);
@@ -169,6 +174,7 @@ pub fn build_profile(
         &super::default_package_dirs(),
     );
     if let Some(entry) = plan_cache::lookup(&cache_dir, &cache_key, &FsLoader)
+        && locked.is_none_or(|lock| lock.profile_id == entry.profile_id)
         && let Ok(id) = entry.profile_id.parse()
         && let Some(path) = store.resolve(&id)?
         && closure_present(&store, &path)?
@@ -188,6 +194,13 @@ pub fn build_profile(
     }
     let recorder = Recorder::new(&FsLoader);
     let plan = load_plan_with(request, Some(options.jobs), &recorder)?;
+    if let Some(lock) = locked {
+        let now = Lockfile::of_plan(&plan, &parse_params(&request.params)?);
+        let differences = super::lock::compare(lock, &now);
+        if !differences.is_empty() {
+            return Err(Error::Unlocked(differences));
+        }
+    }
     let sources = super::source_cache(home);
     let builder = builder(home, &store, &sources, options.jobs)?;
 
@@ -261,4 +274,59 @@ pub fn build_profile(
         path,
         generation: switched.generation,
     }))
+}
+
+/// What `hit build --dry-run` says: for each package of the plan whether it is reused or
+/// would be built, and which of its sources would be fetched (not in the source cache).
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub profile: String,
+    pub packages: Vec<DryRunPackage>,
+    /// Whether the profile artifact itself is in the store (then only the link moves).
+    pub profile_built: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DryRunPackage {
+    pub name: String,
+    pub id: hit_engine::spec::ArtifactId,
+    pub built: bool,
+    /// Sources to fetch (key, URL if any): only for packages that would be built.
+    pub fetch: Vec<(String, Option<String>)>,
+}
+
+/// Plans a profile and compares it with the store; builds, fetches and links nothing.
+pub fn dry_run(home: &Home, request: &ProfileRequest) -> Result<DryRun> {
+    let plan = super::load_plan(request, None)?;
+    let store = Store::for_home(home);
+    let sources = super::source_cache(home);
+    let mut packages = Vec::new();
+    for package in &plan.packages {
+        let built = store.resolve(package.spec.id())?.is_some();
+        let fetch = if built {
+            Vec::new()
+        } else {
+            package
+                .spec
+                .sources()
+                .iter()
+                .filter(|source| {
+                    !matches!(source.key, hit_engine::spec::SourceKey::Files(_))
+                        && !sources.contains(&source.key)
+                })
+                .map(|source| (source.key.to_string(), source.url.clone()))
+                .collect()
+        };
+        packages.push(DryRunPackage {
+            name: package.name.clone(),
+            id: package.spec.id().clone(),
+            built,
+            fetch,
+        });
+    }
+    Ok(DryRun {
+        profile: plan.profile.name.clone(),
+        profile_built: store.resolve(&super::profile_spec(&plan).id())?.is_some(),
+        packages,
+    })
 }

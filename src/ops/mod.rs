@@ -10,6 +10,7 @@
 //! | [`links`] | `hit generations`, `hit rollback`, `hit cp`, `hit mv`, `hit rm` |
 //! | [`env`](mod@env) | `hit env`, `hit shell` |
 //! | [`modules`] | `hit modules` |
+//! | [`lock`] | `hit lock`, `hit build --locked`, `hit fetch --lock` |
 //! | [`contents`] | what a built profile holds, read from the store (for env, modules, develop) |
 //!
 //! What every use case shares lives here: how a profile is planned ([`ProfileRequest`],
@@ -22,6 +23,7 @@ pub mod env;
 pub mod gc;
 pub mod inspect;
 pub mod links;
+pub mod lock;
 pub mod modules;
 pub mod sources;
 pub mod verify;
@@ -75,6 +77,13 @@ pub enum Error {
     Gc(#[from] hit_engine::gc::GcError),
     #[error(transparent)]
     Verify(#[from] hit_engine::verify::VerifyError),
+    /// `hit build --locked`: the profile evaluates to other ids than its lockfile's.
+    #[error(
+        "the profile does not evaluate to its lockfile any more:\n{}\n(`hit lock` records \
+         the new state; `hit why PKG` follows a change to its cause)",
+        .0.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+    )]
+    Unlocked(Vec<lock::LockDifference>),
     /// A file the user named cannot be read.
     #[error("cannot read {}", .path.display())]
     Unreadable {

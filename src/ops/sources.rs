@@ -12,6 +12,30 @@ pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<SourceKey> {
     Ok(super::source_cache(home).fetch_url(url, key.as_ref())?)
 }
 
+/// What `hit fetch --lock` did with each source of a lockfile.
+#[derive(Debug, Default)]
+pub struct LockedFetch {
+    /// Package, key, and where it came from (a URL or mirror, or the cache already).
+    pub fetched: Vec<(String, String, hit_engine::source::Origin)>,
+    /// Package, key, and why it could not be fetched.
+    pub failed: Vec<(String, String, hit_engine::source::SourceError)>,
+}
+
+/// Fetches every source a lockfile names into the source cache, carrying on past failures.
+pub fn fetch_locked(home: &Home, lockfile: &Path) -> Result<LockedFetch> {
+    let lock = super::lock::Lockfile::read(lockfile)?;
+    let cache = super::source_cache(home);
+    let mut outcome = LockedFetch::default();
+    for (package, source) in lock.sources()? {
+        let key = source.key.to_string();
+        match cache.prepare(&source) {
+            Ok(origin) => outcome.fetched.push((package, key, origin)),
+            Err(error) => outcome.failed.push((package, key, error)),
+        }
+    }
+    Ok(outcome)
+}
+
 /// How `hit unpack` unpacks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnpackOptions {

@@ -60,12 +60,28 @@ pub enum Command {
     },
     /// Print an artifact's path in the store, or `(not built)` with exit status 1.
     Resolve(ResolveArgs),
-    /// Put a source in the source cache and print its key.
+    /// Put a source in the source cache and print its key, or with --lock every source a
+    /// lockfile names (for a machine without network, fetch them where there is one).
     Fetch {
         /// http(s)://, file:// or a path; a git repository URL fetches its HEAD.
-        url: String,
+        #[arg(required_unless_present = "lock")]
+        url: Option<String>,
         /// The expected key (sha256:<hex>, git:<commit>, ...): refuse bytes that differ.
         key: Option<String>,
+        /// Fetch every source of this lockfile instead.
+        #[arg(long, value_name = "LOCKFILE", conflicts_with_all = ["url", "key"])]
+        lock: Option<PathBuf>,
+    },
+    /// Write a profile's lockfile (`.rhai` -> `.lock`): every package's id, version,
+    /// sources and params, for `hit build --locked` and `hit fetch --lock`.
+    Lock {
+        /// The profile (default `default.rhai`).
+        profile: Option<PathBuf>,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Write here instead.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Unpack a cached source into a new or empty directory.
     Unpack {
@@ -206,6 +222,16 @@ pub struct BuildOptions {
     /// Write one JSON event per line on stdout (started, finished, failed, skipped, ...).
     #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
     pub json: bool,
+    /// Say what would be fetched, built and reused; run nothing, link nothing.
+    #[arg(long, conflicts_with = "json")]
+    pub dry_run: bool,
+    /// Build exactly the ids of the profile's lockfile (`hit lock`), or fail naming each
+    /// package that evaluates to something else now.
+    #[arg(long)]
+    pub locked: bool,
+    /// The lockfile for --locked (default: the profile's, `.rhai` -> `.lock`).
+    #[arg(long, value_name = "FILE", requires = "locked")]
+    pub lock: Option<PathBuf>,
 }
 
 /// The shells `hit env` writes for.

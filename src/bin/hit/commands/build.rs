@@ -26,6 +26,9 @@ pub fn build(
         fail_fast: args.fail_fast,
     };
     let progress = Progress::new(output(args));
+    if args.dry_run && args.locked {
+        return Err(hit::Error::Input("--dry-run and --locked do not go together".into()).into());
+    }
     let is_spec = target == Path::new("-") || target.extension().is_some_and(|ext| ext == "json");
     if is_spec {
         if !params.is_empty() {
@@ -60,7 +63,27 @@ pub fn build(
         file: target,
         params,
     };
-    let result = build::build_profile(home, &request, &options, &progress);
+    if args.dry_run {
+        return dry_run(home, &request);
+    }
+    let lock = if args.locked {
+        let file = args
+            .lock
+            .clone()
+            .unwrap_or_else(|| hit::ops::lock::default_path(&request.file));
+        if !file.exists() {
+            return Err(hit::Error::Input(format!(
+                "--locked: no lockfile {}; write one with `hit lock {}`",
+                file.display(),
+                request.file.display()
+            ))
+            .into());
+        }
+        Some(hit::ops::lock::Lockfile::read(&file)?)
+    } else {
+        None
+    };
+    let result = build::build_profile(home, &request, &options, lock.as_ref(), &progress);
     progress.finish();
     match result? {
         ProfileBuild::Linked(linked) => {
@@ -149,4 +172,57 @@ fn report_linked(linked: &Linked, progress: &Progress) {
             println!("{}", path.display());
         }
     }
+}
+
+fn dry_run(home: &Home, request: &ProfileRequest) -> Result<ExitCode> {
+    let dry = build::dry_run(home, request)?;
+    let mut to_build = 0;
+    for package in &dry.packages {
+        if package.built {
+            println!("reuse  {} ({})", package.name, package.id);
+            continue;
+        }
+        to_build += 1;
+        println!("build  {} ({})", package.name, package.id);
+        for (key, url) in &package.fetch {
+            match url {
+                Some(url) => println!("  fetch {key} from {url}"),
+                None => println!("  fetch {key} (from a mirror: it has no URL)"),
+            }
+        }
+    }
+    let fetches: usize = dry.packages.iter().map(|p| p.fetch.len()).sum();
+    println!(
+        "profile {}: would build {}, reuse {}, fetch {}{}",
+        dry.profile,
+        count(to_build, "package", "packages"),
+        dry.packages.len() - to_build,
+        count(fetches, "source", "sources"),
+        if dry.profile_built {
+            "; the profile is built, only its link would move"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hit lock`: writes the lockfile of what the profile evaluates to now.
+pub fn lock(request: &ProfileRequest, output: Option<PathBuf>) -> Result<ExitCode> {
+    let lock = hit::ops::lock::lock(request)?;
+    let file = output.unwrap_or_else(|| hit::ops::lock::default_path(&request.file));
+    let temporary = file.with_extension("lock.tmp");
+    std::fs::write(&temporary, lock.to_json())
+        .and_then(|()| std::fs::rename(&temporary, &file))
+        .map_err(|source| hit::Error::Io {
+            what: format!("cannot write {}", file.display()),
+            source,
+        })?;
+    println!(
+        "wrote {}: {} of profile {}",
+        file.display(),
+        count(lock.packages.len(), "package", "packages"),
+        lock.profile
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -82,7 +82,26 @@ fn run_command(
             Ok(ExitCode::SUCCESS)
         }
         Command::Resolve(args) => inspect::resolve(&home()?, args),
-        Command::Fetch { url, key } => store::fetch(&home()?, &url, key.as_deref()),
+        Command::Fetch {
+            url: Some(url),
+            key,
+            lock: _,
+        } => store::fetch(&home()?, &url, key.as_deref()),
+        Command::Fetch { lock, .. } => {
+            let lock = lock.expect("clap requires a URL or --lock");
+            store::fetch_locked(&home()?, &lock)
+        }
+        Command::Lock {
+            profile,
+            params,
+            output,
+        } => build::lock(
+            &ProfileRequest {
+                file: profile.unwrap_or_else(|| PathBuf::from(hit::ops::DEFAULT_PROFILE)),
+                params,
+            },
+            output,
+        ),
         Command::Unpack {
             key,
             dir,

@@ -24,6 +24,29 @@ pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn fetch_locked(home: &Home, lockfile: &Path) -> Result<ExitCode> {
+    let outcome = hit::ops::sources::fetch_locked(home, lockfile)?;
+    for (package, key, origin) in &outcome.fetched {
+        println!("{package}: {key} ({origin})");
+    }
+    for (package, key, error) in &outcome.failed {
+        eprintln!(
+            "error: {package}: {key}: {}",
+            hit_engine::errors::with_causes(error)
+        );
+    }
+    println!(
+        "{} in the source cache, {} failed",
+        count(outcome.fetched.len(), "source", "sources"),
+        outcome.failed.len()
+    );
+    Ok(if outcome.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub fn unpack(home: &Home, key: &str, dir: &Path, options: UnpackOptions) -> Result<ExitCode> {
     hit::ops::sources::unpack(home, key, dir, options)?;
     Ok(ExitCode::SUCCESS)
