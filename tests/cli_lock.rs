@@ -182,7 +182,7 @@ fn fetch_lock_fills_a_source_cache_ahead_of_time() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
-        stdout_of(&output).contains(&format!("data: sha256:"))
+        stdout_of(&output).contains("data: sha256:")
             && stdout_of(&output).contains("1 source in the source cache, 0 failed"),
         "{}",
         stdout_of(&output)
