@@ -23,7 +23,7 @@ mod value;
 
 pub use engine::{Evaluator, MAX_MEMORY_BYTES, MAX_SECONDS, set_memory_probe};
 pub use error::{LangError, Token};
-pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, plan};
+pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, load_profile, plan};
 pub use profile::{PackageSettings, Profile, ProfileDecl};
 pub use recipe::{Recipe, RecipeSource};
 pub use stages::{Stage, StageEntry};

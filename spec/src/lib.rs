@@ -13,7 +13,7 @@
 //! - [`SpecParts`] are the typed parts a recipe lowers to; every typed value writes itself
 //!   back as JSON (`to_document`), and [`BuildSpec::new`] validates and hashes the result;
 //! - [`shell`] quotes command lines for people and for `sh`; [`pack`] is HashDist's
-//!   format for inline files.
+//!   format for inline files; [`diff`](mod@diff) compares two specs field by field.
 //!
 //! The crate does no I/O: it depends on serde, sha2 and thiserror only, and both the
 //! recipe language (hit-lang) and the engine (hit-engine, which re-exports it as
@@ -26,6 +26,7 @@ mod artifact_id;
 mod build_spec;
 pub mod canonical;
 mod command;
+pub mod diff;
 mod document;
 pub mod pack;
 pub mod shell;

@@ -10,6 +10,9 @@
 //! | [`links`] | `hit generations`, `hit rollback`, `hit cp`, `hit mv`, `hit rm` |
 //! | [`env`](mod@env) | `hit env`, `hit shell` |
 //! | [`modules`] | `hit modules` |
+//! | [`catalog`] | `hit list`, `hit info` |
+//! | [`why`] | `hit why`, `hit diff` |
+//! | [`graph`](mod@graph) | `hit graph` |
 //! | [`lock`] | `hit lock`, `hit build --locked`, `hit fetch --lock` |
 //! | [`contents`] | what a built profile holds, read from the store (for env, modules, develop) |
 //!
@@ -18,15 +21,18 @@
 //! hit's own package dir and source mirror are, and the [`Error`] type.
 
 pub mod build;
+pub mod catalog;
 pub mod contents;
 pub mod env;
 pub mod gc;
+pub mod graph;
 pub mod inspect;
 pub mod links;
 pub mod lock;
 pub mod modules;
 pub mod sources;
 pub mod verify;
+pub mod why;
 
 use crate::loader::FsLoader;
 use hit_engine::home::Home;

@@ -85,6 +85,31 @@ impl Plan {
     }
 }
 
+/// Loads a profile and what it extends, with the default package dirs appended, without
+/// looking at any recipe (`hit list` needs only its dirs and params).
+pub fn load_profile(
+    evaluator: &Evaluator,
+    loader: &dyn Loader,
+    profile_file: &Path,
+    options: &PlanOptions,
+) -> Result<Profile, LangError> {
+    let mut profile = extends::load(
+        evaluator,
+        loader,
+        profile_file,
+        &options.params,
+        options.default_dirs.clone(),
+    )?
+    .profile;
+    for dir in &options.default_dirs {
+        if !profile.package_dirs.contains(dir) {
+            profile.package_dirs.push(dir.clone());
+        }
+    }
+    profile.params.extend(options.params.clone());
+    Ok(profile)
+}
+
 /// Evaluates a profile and everything it needs.
 ///
 /// Recipes are evaluated on hit-lang's own threads and on the calling one (with

@@ -38,6 +38,49 @@ pub enum Command {
         #[arg(value_name = "KEY=VALUE")]
         params: Vec<String>,
     },
+    /// List the recipes in a profile's package dirs (or hit's own), with versions and
+    /// descriptions.
+    List {
+        /// The profile whose package dirs and params to use.
+        #[arg(short, long, value_name = "PROFILE")]
+        profile: Option<PathBuf>,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Show one package in full: description, version, recipe file, sources,
+    /// dependencies, params, id, and whether it is built.
+    Info {
+        package: String,
+        /// Plan it in this profile (default: a profile of this package alone over hit's
+        /// package dirs).
+        #[arg(short, long, value_name = "PROFILE")]
+        profile: Option<PathBuf>,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Draw a profile's dependency graph (build-only edges marked).
+    Graph {
+        /// A profile script, or a built profile (`./small`, read from the store).
+        target: Option<PathBuf>,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Say why a package of a profile evaluates to another id than the one in the
+    /// profile's link: the fields that changed, following changed dependencies down to
+    /// the cause.
+    Why {
+        package: String,
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// Compare with this profile link (default: the profile's, `./<name>`).
+        #[arg(long, value_name = "LINK")]
+        link: Option<PathBuf>,
+    },
+    /// Compare two artifacts (`name/hash`), two build.json files, or two built profiles
+    /// (links, or `LINK@N` for generation N), down to the fields that differ.
+    Diff { old: String, new: String },
     /// Show what hit generates for a package of a profile.
     Show {
         #[command(subcommand)]
@@ -244,6 +287,17 @@ pub enum ShellKind {
     Fish,
     /// csh and tcsh.
     Csh,
+}
+
+/// How `hit graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// A tree per top-level package, as `cargo tree` draws.
+    Text,
+    /// Graphviz (`hit graph --format dot | dot -Tsvg`).
+    Dot,
+    /// Mermaid, for Markdown.
+    Mermaid,
 }
 
 /// The module systems `hit modules` writes for.

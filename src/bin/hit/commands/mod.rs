@@ -63,6 +63,36 @@ fn run_command(
                 params,
             },
         ),
+        Command::List { profile, params } => {
+            inspect::list(profile.map(|file| ProfileRequest { file, params }).as_ref())
+        }
+        Command::Info {
+            package,
+            profile,
+            params,
+        } => inspect::info(
+            &home()?,
+            &package,
+            profile.map(|file| ProfileRequest { file, params }).as_ref(),
+        ),
+        Command::Graph {
+            target,
+            params,
+            format,
+        } => inspect::graph(
+            &home()?,
+            &ProfileRequest {
+                file: target.unwrap_or_else(|| PathBuf::from(hit::ops::DEFAULT_PROFILE)),
+                params,
+            },
+            format,
+        ),
+        Command::Why {
+            package,
+            profile,
+            link,
+        } => inspect::why(&home()?, &package, &request(profile), link.as_deref()),
+        Command::Diff { old, new } => inspect::diff(&home()?, &old, &new),
         Command::Show {
             what: ShowWhat::Buildspec { package, profile },
         } => inspect::show(&package, profile, hit::ops::inspect::Shown::BuildSpec),
