@@ -125,4 +125,60 @@ fn the_whole_stack_builds_in_one_go() {
         &[env.path("from-git/lib/libpng16.so").to_str().unwrap()],
     );
     assert!(ldd.contains(&format!("{}/lib/", resolve("zlib"))), "{ldd}");
+
+    // The stack through Lmod: libpng's module loads zlib's (depends_on) and pkg-config
+    // finds libpng through the module's PKG_CONFIG_PATH.
+    let lmod = std::env::var_os("HIT_TEST_LMOD").map_or_else(
+        || "/usr/share/lmod/lmod/libexec/lmod".into(),
+        std::path::PathBuf::from,
+    );
+    if lmod.is_file() || !common::missing("Lmod (HIT_TEST_LMOD)") {
+        env.hit()
+            .args(["modules", "./stack", "mods"])
+            .assert()
+            .success();
+        let script = format!(
+            r#"module() {{ eval "$({} bash "$@")"; }}
+module use mods; module load libpng
+pkg-config --modversion libpng; echo "$LOADEDMODULES""#,
+            lmod.display()
+        );
+        let said = run(Path::new("bash"), &["-c", &script]);
+        assert!(
+            said.starts_with("1.6.39\n") && said.contains("zlib/1.2.13-"),
+            "{said}"
+        );
+    }
+
+    // A developer's own program, `make install`ed into a prefix over the stack, links zlib
+    // from the store; the store stays intact.
+    env.hit()
+        .args(["develop", "./stack", "dev"])
+        .assert()
+        .success();
+    let src = env.path("zver");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("zver.c"),
+        "#include <stdio.h>\n#include <zlib.h>\nint main(void) { printf(\"%s\\n\", zlibVersion()); return 0; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("Makefile"),
+        "zver: zver.c\n\tcc -I$(PREFIX)/include -o zver zver.c -L$(PREFIX)/lib -Wl,-rpath,$(PREFIX)/lib -lz\n\
+         install: zver\n\tmkdir -p $(PREFIX)/bin && cp zver $(PREFIX)/bin/\n",
+    )
+    .unwrap();
+    let dev = env.path("dev");
+    let output = std::process::Command::new("make")
+        .arg("install")
+        .arg(format!("PREFIX={}", dev.display()))
+        .current_dir(&src)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(run(&dev.join("bin/zver"), &[]), "1.2.13\n");
+    let ldd = run(Path::new("ldd"), &[dev.join("bin/zver").to_str().unwrap()]);
+    assert!(ldd.contains(&format!("{}/lib/", resolve("zlib"))), "{ldd}");
+    env.hit().arg("verify").assert().success();
 }

@@ -10,6 +10,7 @@
 //! | [`links`] | `hit generations`, `hit rollback`, `hit cp`, `hit mv`, `hit rm` |
 //! | [`env`](mod@env) | `hit env`, `hit shell` |
 //! | [`modules`] | `hit modules` |
+//! | [`develop`] | `hit develop` |
 //! | [`catalog`] | `hit list`, `hit info` |
 //! | [`why`] | `hit why`, `hit diff` |
 //! | [`graph`](mod@graph) | `hit graph` |
@@ -23,6 +24,7 @@
 pub mod build;
 pub mod catalog;
 pub mod contents;
+pub mod develop;
 pub mod env;
 pub mod gc;
 pub mod graph;

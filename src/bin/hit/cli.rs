@@ -220,6 +220,24 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Make DIR a writable prefix over a built profile (real directories, links to the
+    /// store) to `make install` your own code into; --update follows the profile's
+    /// changes, keeping what you added.
+    Develop {
+        /// A profile link (`./small`), or a profile script whose profile is built.
+        target: PathBuf,
+        /// The prefix (new or empty; or with --update, one `hit develop` made).
+        dir: PathBuf,
+        /// Parameters of a profile script, as for `hit build`.
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Bring an existing prefix up to date with the profile.
+        #[arg(long)]
+        update: bool,
+        /// Only say what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove a profile link and its generations; `hit gc` then frees what only they used.
     Rm { link: PathBuf },
     /// Check every artifact (metadata, hash of build.json, read-only, dependencies present)

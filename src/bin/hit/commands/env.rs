@@ -1,4 +1,5 @@
-//! `hit env` (the profile's variables as shell commands), `hit shell`, `hit modules`.
+//! `hit env` (the profile's variables as shell commands), `hit shell`, `hit modules`,
+//! `hit develop`: the ways to use a built profile.
 
 use crate::cli::{ModuleFormatArg, ShellKind};
 use anyhow::{Context, Result};
@@ -54,6 +55,48 @@ pub fn modules(
     eprintln!(
         "use them with `module use {}`, then `module load <package>`",
         plan.dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn develop(
+    home: &Home,
+    request: &ProfileRequest,
+    dir: &std::path::Path,
+    update: bool,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    use hit::ops::develop;
+    let contents = hit::ops::contents::profile_contents(home, request)?;
+    let plan = develop::plan(&contents, dir, update)?;
+    for conflict in &plan.conflicts {
+        eprintln!(
+            "conflict: {} is yours and the profile has it too; left as it is",
+            conflict.display()
+        );
+    }
+    if dry_run {
+        for (path, target) in &plan.link {
+            println!("would link {} -> {}", path.display(), target.display());
+        }
+        for (path, target) in &plan.relink {
+            println!("would relink {} -> {}", path.display(), target.display());
+        }
+        for path in &plan.unlink {
+            println!("would unlink {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = develop::apply(home, &plan)?;
+    println!(
+        "develop prefix {} over {}: {} linked, {} relinked, {} unlinked, {} (generation {})",
+        plan.dir.display(),
+        contents.root.display(),
+        outcome.linked,
+        outcome.relinked,
+        outcome.unlinked,
+        crate::report::count(plan.conflicts.len(), "conflict", "conflicts"),
+        outcome.generation
     );
     Ok(ExitCode::SUCCESS)
 }

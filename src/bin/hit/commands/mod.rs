@@ -188,6 +188,22 @@ fn run_command(
             format,
             dry_run,
         ),
+        Command::Develop {
+            target,
+            dir,
+            params,
+            update,
+            dry_run,
+        } => env::develop(
+            &home()?,
+            &ProfileRequest {
+                file: target,
+                params,
+            },
+            &dir,
+            update,
+            dry_run,
+        ),
         Command::Shell {
             target,
             params,
