@@ -190,3 +190,45 @@ fn graph_list_and_info_describe_the_recipes() {
         .code(2)
         .stderr(predicate::str::contains("invalid value 'svg'"));
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli_definition() {
+    let env = Env::new();
+    let output = env.hit().args(["completions", "bash"]).output().unwrap();
+    assert!(output.status.success());
+    let script = stdout_of(&output);
+    assert!(
+        script.contains("develop") && script.contains("modules"),
+        "{script}"
+    );
+    // bash accepts it and registers the completion.
+    std::fs::write(env.path("hit.bash"), &script).unwrap();
+    let check = std::process::Command::new("bash")
+        .args(["-c", "source hit.bash; complete -p hit"])
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&check).contains("-F _hit hit"),
+        "{}",
+        stderr_of(&check)
+    );
+    for shell in ["zsh", "fish"] {
+        let output = env.hit().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success() && !output.stdout.is_empty());
+    }
+    env.hit()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value 'tcsh'"));
+
+    let page = stdout_of(&env.hit().arg("man").output().unwrap());
+    assert!(
+        page.contains(".TH hit 1") && page.contains("develop"),
+        "{page}"
+    );
+    env.hit().args(["man", "--dir", "man"]).assert().success();
+    let build = std::fs::read_to_string(env.path("man/hit-build.1")).unwrap();
+    assert!(build.contains("\\-\\-locked"), "{build}");
+}

@@ -238,6 +238,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print a shell completion script (`hit completions bash > ~/.local/share/bash-completion/completions/hit`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print hit's man page, or with --dir write one page per command into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Remove a profile link and its generations; `hit gc` then frees what only they used.
     Rm { link: PathBuf },
     /// Check every artifact (metadata, hash of build.json, read-only, dependencies present)

@@ -188,6 +188,12 @@ fn run_command(
             format,
             dry_run,
         ),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "hit", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Develop {
             target,
             dir,
@@ -219,6 +225,33 @@ fn run_command(
             &command,
         ),
     }
+}
+
+/// hit(1), or a page per command in `dir` (`hit.1`, `hit-build.1`, ...).
+fn man(dir: Option<&std::path::Path>) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let Some(dir) = dir else {
+        return match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+            // `hit man | head`: the reader has what it wanted.
+            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+            _ => Ok(ExitCode::SUCCESS),
+        };
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut pages = vec![("hit".to_owned(), command.clone())];
+    for sub in command.get_subcommands() {
+        let name = format!("hit-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in &pages {
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page.clone()).render(&mut text)?;
+        let file = dir.join(format!("{name}.1"));
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    println!("wrote {} man pages into {}", pages.len(), dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn request(profile: ProfileArg) -> ProfileRequest {
