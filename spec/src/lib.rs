@@ -13,7 +13,9 @@
 //! - [`SpecParts`] are the typed parts a recipe lowers to; every typed value writes itself
 //!   back as JSON (`to_document`), and [`BuildSpec::new`] validates and hashes the result;
 //! - [`shell`] quotes command lines for people and for `sh`; [`pack`] is HashDist's
-//!   format for inline files; [`diff`](mod@diff) compares two specs field by field.
+//!   format for inline files; [`diff`](mod@diff) compares two specs field by field;
+//!   [`SpecSummary`] reads only what describes an artifact's use (name, version, run-time
+//!   environment, imports) from a stored spec.
 //!
 //! The crate does no I/O: it depends on serde, sha2 and thiserror only, and both the
 //! recipe language (hit-lang) and the engine (hit-engine, which re-exports it as
@@ -32,9 +34,11 @@ pub mod pack;
 pub mod shell;
 mod source;
 mod strict_json;
+mod summary;
 
 pub use artifact_id::{ArtifactId, HASH_LEN, IdError, MAX_NAME_LEN, PackageName};
 pub use build_spec::{BuildSpec, Import, SpecError, SpecParts, pretty_document};
 pub use command::{Command, EnvChange, EnvOp, Input, RunCommand};
 pub use document::is_variable_name;
 pub use source::{ARCHIVE_KEY_TYPES, KeyError, SourceKey, SourceSpec, Strip};
+pub use summary::SpecSummary;

@@ -151,6 +151,39 @@ fn closure_present(store: &Store, profile: &Path) -> Result<bool> {
     Ok(true)
 }
 
+fn plan_cache_key(home: &Home, request: &ProfileRequest) -> Result<(PathBuf, String)> {
+    let key = plan_cache::key(
+        &profile_file(&request.file)?,
+        &parse_params(&request.params)?,
+        &super::default_package_dirs(),
+    );
+    Ok((home.plan_cache_dir(plan_cache::FORMAT), key))
+}
+
+/// The plan cache's entry for this profile and its built profile artifact, if nothing that
+/// went into the plan changed and the artifact is in the store with its whole closure.
+fn cached_profile(
+    store: &Store,
+    cache_dir: &Path,
+    cache_key: &str,
+) -> Result<Option<(plan_cache::Entry, PathBuf)>> {
+    if let Some(entry) = plan_cache::lookup(cache_dir, cache_key, &FsLoader)
+        && let Ok(id) = entry.profile_id.parse()
+        && let Some(path) = store.resolve(&id)?
+        && closure_present(store, &path)?
+    {
+        return Ok(Some((entry, path)));
+    }
+    Ok(None)
+}
+
+/// The built profile artifact of `request`, if the plan cache knows it and nothing that
+/// went into it changed: what a build would link without evaluating anything.
+pub fn built_profile_unchanged(home: &Home, request: &ProfileRequest) -> Result<Option<PathBuf>> {
+    let (cache_dir, cache_key) = plan_cache_key(home, request)?;
+    Ok(cached_profile(&Store::for_home(home), &cache_dir, &cache_key)?.map(|(_, path)| path))
+}
+
 /// Builds a profile and links `./<name>` to it (see the module doc).
 ///
 /// With `locked`, the profile must evaluate to exactly the lockfile's ids, or nothing is
@@ -167,17 +200,9 @@ pub fn build_profile(
     // Until the profile is linked, nothing roots its packages: keep gc out meanwhile.
     let _session = store.session()?;
     let _pool = DrainPool(&store);
-    let cache_dir = home.plan_cache_dir(plan_cache::FORMAT);
-    let cache_key = plan_cache::key(
-        &profile_file(&request.file)?,
-        &parse_params(&request.params)?,
-        &super::default_package_dirs(),
-    );
-    if let Some(entry) = plan_cache::lookup(&cache_dir, &cache_key, &FsLoader)
+    let (cache_dir, cache_key) = plan_cache_key(home, request)?;
+    if let Some((entry, path)) = cached_profile(&store, &cache_dir, &cache_key)?
         && locked.is_none_or(|lock| lock.profile_id == entry.profile_id)
-        && let Ok(id) = entry.profile_id.parse()
-        && let Some(path) = store.resolve(&id)?
-        && closure_present(&store, &path)?
     {
         // Nothing that went into the profile changed, and it is built: only link it.
         let link = PathBuf::from(&entry.profile_name);

@@ -5,8 +5,9 @@
 
 use super::{Error, ProfileRequest, Result};
 use hit_engine::home::Home;
-use hit_engine::spec::{ArtifactId, BuildSpec};
+use hit_engine::spec::{ArtifactId, SpecSummary};
 use hit_engine::store::{META_DIR, Store};
+use rayon::prelude::*;
 use std::path::PathBuf;
 
 /// A built profile and its packages.
@@ -31,7 +32,8 @@ pub struct InstalledPackage {
     pub id: ArtifactId,
     /// The artifact in the store.
     pub path: PathBuf,
-    pub spec: BuildSpec,
+    /// What its spec says about its use (the build commands left unread).
+    pub spec: SpecSummary,
     /// The packages of the same profile this one imported (its run-time dependencies
     /// there), in the profile's order.
     pub deps: Vec<String>,
@@ -42,7 +44,7 @@ impl InstalledPackage {
     /// still what `module load name` finds.
     pub fn module_name(&self) -> String {
         let hash = &self.id.hash()[..7];
-        match self.spec.version() {
+        match &self.spec.version {
             Some(version) => format!("{}/{version}-{hash}", self.name),
             None => format!("{}/{hash}", self.name),
         }
@@ -90,57 +92,76 @@ pub fn profile_contents(home: &Home, target: &ProfileRequest) -> Result<ProfileC
         .as_ref()
         .and_then(|document| document.get("name")?.as_str())
         .map(|name| name.strip_prefix("profile-").unwrap_or(name).to_owned());
-    let mut packages = Vec::new();
-    for entry in listed {
-        let (Some(package), Some(id)) = (
-            entry.get(0).and_then(serde_json::Value::as_str),
-            entry.get(1).and_then(serde_json::Value::as_str),
-        ) else {
-            return Err(Error::Refused(format!(
-                "{}: the profile's document lists {entry} as a package",
-                artifact.display()
-            )));
-        };
-        let id: ArtifactId = id.parse()?;
-        let path = store.resolve(&id)?.ok_or_else(|| {
-            Error::Refused(format!(
-                "{} uses {id}, which is no longer in the store; `hit verify --repair` \
-                 switches the link to an intact generation",
-                root.display()
-            ))
-        })?;
-        let spec_file = path.join(META_DIR).join("build.json");
-        let text = std::fs::read_to_string(&spec_file).map_err(|source| Error::Unreadable {
-            path: spec_file.clone(),
-            source,
-        })?;
-        let spec = BuildSpec::from_json(&text)
-            .map_err(|error| Error::Refused(format!("{}: {error}", spec_file.display())))?;
-        packages.push(InstalledPackage {
-            name: package.to_owned(),
-            id,
-            path,
-            spec,
-            deps: Vec::new(),
-        });
-    }
-    let ids: Vec<(ArtifactId, String)> = packages
+    // Each package's spec, read on all cores: a profile may hold a thousand.
+    let mut packages = listed
+        .par_iter()
+        .map(|entry| read_package(&store, &root, &artifact, entry))
+        .collect::<Result<Vec<_>>>()?;
+    // Each package's imports that are packages of the profile, in the profile's order.
+    let position: std::collections::HashMap<ArtifactId, usize> = packages
         .iter()
-        .map(|package| (package.id.clone(), package.name.clone()))
+        .enumerate()
+        .map(|(i, package)| (package.id.clone(), i))
+        .collect();
+    let names: Vec<String> = packages
+        .iter()
+        .map(|package| package.name.clone())
         .collect();
     for package in &mut packages {
-        let imported: Vec<&ArtifactId> = package.spec.imports().iter().map(|i| &i.id).collect();
-        package.deps = ids
+        let mut deps: Vec<usize> = package
+            .spec
+            .imports
             .iter()
-            .filter(|(id, _)| imported.contains(&id))
-            .map(|(_, name)| name.clone())
+            .filter_map(|id| position.get(id).copied())
             .collect();
+        deps.sort_unstable();
+        package.deps = deps.into_iter().map(|i| names[i].clone()).collect();
     }
     Ok(ProfileContents {
         name,
         root,
         artifact: Some(artifact),
         packages,
+    })
+}
+
+/// One `[name, id]` entry of a profile's document, with the package's spec.
+fn read_package(
+    store: &Store,
+    root: &std::path::Path,
+    artifact: &std::path::Path,
+    entry: &serde_json::Value,
+) -> Result<InstalledPackage> {
+    let (Some(package), Some(id)) = (
+        entry.get(0).and_then(serde_json::Value::as_str),
+        entry.get(1).and_then(serde_json::Value::as_str),
+    ) else {
+        return Err(Error::Refused(format!(
+            "{}: the profile's document lists {entry} as a package",
+            artifact.display()
+        )));
+    };
+    let id: ArtifactId = id.parse()?;
+    let path = store.locate(&id)?.ok_or_else(|| {
+        Error::Refused(format!(
+            "{} uses {id}, which is no longer in the store; `hit verify --repair` switches \
+             the link to an intact generation",
+            root.display()
+        ))
+    })?;
+    let spec_file = path.join(META_DIR).join("build.json");
+    let text = std::fs::read_to_string(&spec_file).map_err(|source| Error::Unreadable {
+        path: spec_file.clone(),
+        source,
+    })?;
+    let spec = SpecSummary::from_json(&text)
+        .map_err(|error| Error::Refused(format!("{}: {error}", spec_file.display())))?;
+    Ok(InstalledPackage {
+        name: package.to_owned(),
+        id,
+        path,
+        spec,
+        deps: Vec::new(),
     })
 }
 

@@ -65,7 +65,7 @@ pub fn profile_env(home: &Home, target: &ProfileRequest, dev: bool) -> Result<Pr
 
 /// The environment of a profile whose contents are read.
 pub fn env_of_profile(contents: &ProfileContents, dev: bool) -> ProfileEnv {
-    let run_env = contents.packages.iter().flat_map(|p| p.spec.run_env());
+    let run_env = contents.packages.iter().flat_map(|p| &p.spec.run_env);
     ProfileEnv {
         root: contents.root.clone(),
         vars: env_of_tree(&contents.root, run_env, dev),
@@ -74,7 +74,7 @@ pub fn env_of_profile(contents: &ProfileContents, dev: bool) -> ProfileEnv {
 
 /// The environment of one package of a profile, for its module file.
 pub fn env_of_package(package: &InstalledPackage) -> Vec<EnvVar> {
-    env_of_tree(&package.path, package.spec.run_env().iter(), false)
+    env_of_tree(&package.path, package.spec.run_env.iter(), false)
 }
 
 /// The layout's directories of `root` that exist, then the declared run-time changes with

@@ -1,8 +1,9 @@
 //! `hit graph`: a profile's dependency DAG as text, Graphviz dot or Mermaid.
 //!
 //! From a profile script the graph is the plan's: an edge per `deps` entry (run time) and
-//! per `build_deps` entry (build only). From a built profile (a link) it is read from the
-//! store without evaluating anything: each artifact's recorded imports, where an import
+//! per `build_deps` entry (build only). From a built profile (a link, or a profile script
+//! whose plan cache entry says it is built and unchanged) it is read from the store without
+//! evaluating anything: each artifact's recorded imports, where an import
 //! that is not in the profile's tree counts as build only (a run-time dependency is always
 //! linked with its dependant).
 
@@ -46,6 +47,14 @@ pub struct Edge {
 pub fn graph(home: &Home, target: &ProfileRequest) -> Result<Graph> {
     if target.file.is_dir() {
         return graph_of_link(home, target);
+    }
+    // Built, and nothing that went into it changed: the store has the graph.
+    if let Some(built) = super::build::built_profile_unchanged(home, target)? {
+        let built = ProfileRequest {
+            file: built,
+            params: Vec::new(),
+        };
+        return graph_of_link(home, &built);
     }
     let plan = super::load_plan(target, None)?;
     let index: HashMap<&str, usize> = plan
@@ -92,7 +101,7 @@ fn graph_of_link(home: &Home, target: &ProfileRequest) -> Result<Graph> {
         .iter()
         .map(|package| Node {
             name: package.name.clone(),
-            version: package.spec.version().map(str::to_owned),
+            version: package.spec.version.clone(),
             id: package.id.clone(),
             linked: true,
         })
@@ -108,17 +117,7 @@ fn graph_of_link(home: &Home, target: &ProfileRequest) -> Result<Graph> {
         .packages
         .iter()
         .enumerate()
-        .map(|(i, package)| {
-            (
-                i,
-                package
-                    .spec
-                    .imports()
-                    .iter()
-                    .map(|i| i.id.clone())
-                    .collect(),
-            )
-        })
+        .map(|(i, package)| (i, package.spec.imports.clone()))
         .collect();
     while let Some((from, imports)) = queue.pop() {
         for id in imports {

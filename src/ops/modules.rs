@@ -259,17 +259,17 @@ fn package_module(
     format: ModuleFormat,
 ) -> String {
     let spec = &package.spec;
-    let version = spec.version().unwrap_or("-");
+    let version = spec.version.as_deref().unwrap_or("-");
     let mut whatis = vec![
         ("Name", package.name.clone()),
         ("Version", version.to_owned()),
     ];
     let mut help = format!("{} {version}", package.name);
-    if let Some(description) = spec.description() {
+    if let Some(description) = &spec.description {
         whatis.push(("Description", description.to_owned()));
         help.push_str(&format!(": {description}"));
     }
-    if let Some(homepage) = spec.homepage() {
+    if let Some(homepage) = &spec.homepage {
         whatis.push(("URL", homepage.to_owned()));
         help.push_str(&format!("\nHomepage: {homepage}"));
     }

@@ -201,13 +201,9 @@ pub fn why(
     )?;
     let store = Store::for_home(home);
     // The old spec: the linked package, or else a build tool imported by one.
-    let linked = contents
-        .packages
-        .iter()
-        .find(|p| p.name == package)
-        .map(|p| p.spec.clone());
+    let linked = contents.packages.iter().find(|p| p.name == package);
     let old = match linked {
-        Some(spec) => Some(spec),
+        Some(linked) => stored_spec(&store, &linked.id),
         None => find_import(&store, &contents, package),
     };
     let Some(old) = old else {
@@ -248,9 +244,9 @@ fn find_import(
     contents
         .packages
         .iter()
-        .flat_map(|package| package.spec.imports())
-        .find(|import| import.id.name().as_str() == name)
-        .and_then(|import| stored_spec(store, &import.id))
+        .flat_map(|package| &package.spec.imports)
+        .find(|id| id.name().as_str() == name)
+        .and_then(|id| stored_spec(store, id))
 }
 
 /// The spec an artifact in the store was built from.
@@ -300,9 +296,14 @@ pub fn diff_targets(home: &Home, a: &str, b: &str) -> Result<DiffOutcome> {
                         .removed
                         .push((package.name.clone(), package.id.clone())),
                     Some(other) if other.id != package.id => {
-                        outcome
-                            .changed
-                            .push(diff_specs(&package.spec, &other.spec, &lookup))
+                        let (Some(a), Some(b)) = (lookup(&package.id), lookup(&other.id)) else {
+                            return Err(Error::Refused(format!(
+                                "the spec of {} or {} cannot be read from the store; run \
+                                 `hit verify`",
+                                package.id, other.id
+                            )));
+                        };
+                        outcome.changed.push(diff_specs(&a, &b, &lookup));
                     }
                     Some(_) => {}
                 }

@@ -328,14 +328,21 @@ impl Store {
     /// an id normally has (a directory there is its artifact unless 60 bits of the hash
     /// collide), and a full [`Store::resolve`] only when that place is empty.
     pub fn is_present(&self, id: &ArtifactId) -> Result<bool, StoreError> {
+        Ok(self.locate(id)?.is_some())
+    }
+
+    /// The path of an artifact that should be in the store (a package of a built
+    /// profile), as cheaply as [`Store::is_present`] finds it: one `lstat`, and a full
+    /// [`Store::resolve`] only when the usual place is empty.
+    pub fn locate(&self, id: &ArtifactId) -> Result<Option<PathBuf>, StoreError> {
         let first = self
             .dir
             .join(id.name().as_str())
             .join(&id.hash()[..SHORT_LEN]);
         if std::fs::symlink_metadata(&first).is_ok_and(|meta| meta.is_dir()) {
-            return Ok(true);
+            return Ok(Some(first));
         }
-        Ok(self.resolve(id)?.is_some())
+        self.resolve(id)
     }
 
     /// The path of an artifact if it is in the store.
