@@ -17,7 +17,7 @@
 //!   [`SpecSummary`] reads only what describes an artifact's use (name, version, run-time
 //!   environment, imports) from a stored spec.
 //!
-//! The crate does no I/O: it depends on serde, sha2 and thiserror only, and both the
+//! The crate does no I/O: it depends on serde, serde_json, sha2 and thiserror only, and both the
 //! recipe language (hit-lang) and the engine (hit-engine, which re-exports it as
 //! `hit_engine::spec`) build on it.
 //!
