@@ -253,3 +253,118 @@ fn a_read_only_store_can_be_verified_and_listed() {
     }
     assert!(stdout_of(&read_only("verify")).contains("0 broken"));
 }
+
+/// Writes into a read-only file of an artifact, as a careless hand would, and puts the
+/// mode back.
+fn tamper(path: &Path, change: impl FnOnce(&Path)) {
+    let mode = std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode();
+    make_writable(path);
+    change(path);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Each kind of change to an artifact's files is found by reading them (the metadata-only
+/// check, `--fast`, passes them all), named with its path, and repaired by a rebuild.
+#[test]
+fn verify_reads_contents_and_names_each_change() {
+    let env = Env::new();
+    let profile = env.fixture_profile(r#""greet""#);
+    env.build(&profile);
+    let (ok, said) = env.verify(false);
+    assert!(
+        ok && said.contains("contents: 4 artifacts checked against their manifests"),
+        "{said}"
+    );
+    let hello = env.resolve("hello");
+    let doc = hello.join("share/doc/hello.txt");
+    // What is expected, and the change that should cause it.
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Case> = vec![
+        (
+            "share/doc/hello.txt: contents changed (10 -> 11 bytes)",
+            Box::new(|| {
+                tamper(&doc, |p| {
+                    let mut file = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+                    std::io::Write::write_all(&mut file, b"!").unwrap();
+                })
+            }),
+        ),
+        (
+            "share/doc/hello.txt: contents changed (same size, 10 bytes)",
+            Box::new(|| tamper(&doc, |p| std::fs::write(p, "HELLO-DOC\n").unwrap())),
+        ),
+        (
+            "share/doc/hello.txt: made executable",
+            Box::new(|| {
+                std::fs::set_permissions(&doc, std::fs::Permissions::from_mode(0o555)).unwrap()
+            }),
+        ),
+        (
+            "bin/hello: symlink target changed",
+            Box::new(|| {
+                // In the profile artifact: every entry there is a symlink.
+                let bin = std::fs::canonicalize(env.path("p")).unwrap().join("bin");
+                tamper(&bin, |dir| {
+                    std::fs::remove_file(dir.join("hello")).unwrap();
+                    std::os::unix::fs::symlink("greet", dir.join("hello")).unwrap();
+                })
+            }),
+        ),
+        (
+            "share/doc/hello.txt was removed",
+            Box::new(|| {
+                tamper(&hello.join("share/doc"), |dir| {
+                    std::fs::remove_file(dir.join("hello.txt")).unwrap()
+                })
+            }),
+        ),
+        (
+            "share/doc/notes.txt was added",
+            Box::new(|| {
+                tamper(&hello.join("share/doc"), |dir| {
+                    std::fs::write(dir.join("notes.txt"), "").unwrap();
+                    std::fs::set_permissions(
+                        dir.join("notes.txt"),
+                        std::fs::Permissions::from_mode(0o444),
+                    )
+                    .unwrap();
+                })
+            }),
+        ),
+    ];
+    for (expected, change) in cases {
+        change();
+        // Metadata only: blind to all but a removal (which leaves the profile's link to the
+        // file pointing at nothing).
+        let fast = env.hit().args(["verify", "--fast"]).output().unwrap();
+        assert_eq!(
+            fast.status.success(),
+            !expected.ends_with("was removed"),
+            "{expected}: {}",
+            stdout_of(&fast)
+        );
+        let (ok, said) = env.verify(false);
+        assert!(!ok && said.contains(expected), "{expected}: {said}");
+        // Repair removes it and what depends on it (the profile too, so the link has no
+        // intact generation left: repair says so); the next build makes them again.
+        let (_, said) = env.verify(true);
+        assert!(said.contains("repaired"), "{said}");
+        env.build(&profile);
+        let (ok, said) = env.verify(false);
+        assert!(ok, "after the rebuild: {said}");
+    }
+    // An edited manifest is found too.
+    let manifest = hello.join(".hit/manifest");
+    tamper(&manifest, |p| {
+        let text = std::fs::read_to_string(p).unwrap();
+        std::fs::write(p, text.replace("f 9:bin/hello x", "f 9:bin/hello -")).unwrap();
+    });
+    let (ok, said) = env.verify(false);
+    assert!(
+        !ok && said.contains(".hit/manifest does not hash to the content hash"),
+        "{said}"
+    );
+}

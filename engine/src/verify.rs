@@ -4,6 +4,9 @@
 //!
 //! - **problems**, which no correct run of hit leaves behind (a bug, a disk error, or a hand
 //!   in the store), each with its repair:
+//!   - an artifact whose files are not what its content manifest records (a changed byte,
+//!     a file added or removed, an execute bit or a symlink target changed; see
+//!     [`crate::store::manifest`]; not with [`Depth::Fast`]), or whose manifest was edited,
 //!   - an artifact whose `build.json` hashes to another id than its `artifact.json` names,
 //!     whose recorded imports or dependency closure are not what `build.json` implies
 //!     (gc trusts that closure), that has a writable file (someone may have changed it), a
@@ -136,6 +139,14 @@ pub enum Broken {
     UnreadableSpec(String),
     /// The store could not look into it (the reason).
     Unscannable(String),
+    /// Its files are not what its manifest records: the first differences, and how many
+    /// there are in all.
+    Contents {
+        changes: Vec<crate::store::ContentChange>,
+        total: usize,
+    },
+    /// `.hit/manifest` does not hash to the content hash artifact.json records.
+    ManifestEdited,
 }
 
 impl fmt::Display for Broken {
@@ -162,6 +173,18 @@ impl fmt::Display for Broken {
             ),
             Self::DanglingLink { link } => write!(f, "{} points at nothing", link.display()),
             Self::UnreadableSpec(why) | Self::Unscannable(why) => write!(f, "{why}"),
+            Self::Contents { changes, total } => {
+                let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                write!(f, "its contents changed: {}", said.join("; "))?;
+                if *total > changes.len() {
+                    write!(f, "; and {} more", total - changes.len())?;
+                }
+                Ok(())
+            }
+            Self::ManifestEdited => write!(
+                f,
+                ".hit/manifest does not hash to the content hash artifact.json records (edited?)"
+            ),
         }
     }
 }
@@ -200,10 +223,25 @@ impl fmt::Display for Leftover {
     }
 }
 
+/// How deep [`check`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Metadata only: ids, imports, closures, read-only, dangling links (`hit verify --fast`).
+    Fast,
+    /// Also every file's contents against the artifact's manifest, on all cores.
+    #[default]
+    Contents,
+}
+
 /// What [`check`] found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub artifacts: usize,
+    /// Artifacts whose contents were checked against their manifests, and the bytes read.
+    pub contents_checked: usize,
+    pub bytes_checked: u64,
+    /// Artifacts committed by a hit without manifests: only their metadata was checked.
+    pub without_manifest: usize,
     pub links: usize,
     pub problems: Vec<Problem>,
     pub leftovers: Vec<Leftover>,
@@ -212,7 +250,7 @@ pub struct Report {
 }
 
 /// Checks the store and the profile links (see the module doc).
-pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError> {
+pub fn check(store: &Store, links: &ProfileLinks, depth: Depth) -> Result<Report, VerifyError> {
     let mut report = Report::default();
     let mut present: BTreeMap<ArtifactId, PathBuf> = BTreeMap::new();
     let mut dependencies: Vec<(ArtifactId, PathBuf, Vec<ArtifactId>)> = Vec::new();
@@ -239,7 +277,7 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
     }
     let verdicts: Vec<Verdict> = artifacts
         .par_iter()
-        .map(|path| check_artifact(store, path))
+        .map(|path| check_artifact(store, path, depth))
         .collect();
     for (path, mut verdict) in artifacts.into_iter().zip(verdicts) {
         report.artifacts += 1;
@@ -248,10 +286,23 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
         {
             // Being committed by another process: look again once it is done.
             drop(store.lock(id)?);
-            verdict = check_artifact(store, &path);
+            verdict = check_artifact(store, &path, depth);
         }
         match verdict {
-            Verdict::Intact(id, imports, deps) => {
+            Verdict::Intact(Intact {
+                id,
+                imports,
+                deps,
+                contents,
+            }) => {
+                match contents {
+                    Some(bytes) => {
+                        report.contents_checked += 1;
+                        report.bytes_checked += bytes;
+                    }
+                    None if depth == Depth::Contents => report.without_manifest += 1,
+                    None => {}
+                }
                 if !store.is_sealed(&path) {
                     report.leftovers.push(Leftover::Unsealed(path.clone()));
                 }
@@ -379,14 +430,27 @@ pub fn check(store: &Store, links: &ProfileLinks) -> Result<Report, VerifyError>
 
 /// What [`check_artifact`] found.
 enum Verdict {
-    /// Its id, direct imports (as build.json names them) and recorded dependency closure.
-    Intact(ArtifactId, Vec<ArtifactId>, Vec<ArtifactId>),
+    Intact(Intact),
     Broken(ArtifactId, Broken),
     /// Not provably hit's (why).
     Unrecognized(String),
 }
 
-fn check_artifact(store: &Store, path: &Path) -> Verdict {
+/// An artifact that passed.
+struct Intact {
+    id: ArtifactId,
+    /// Its direct imports, as build.json names them.
+    imports: Vec<ArtifactId>,
+    /// Its recorded dependency closure.
+    deps: Vec<ArtifactId>,
+    /// The bytes of file contents checked against its manifest, if they were.
+    contents: Option<u64>,
+}
+
+/// How many differences a [`Broken::Contents`] keeps.
+const CHANGES_SHOWN: usize = 5;
+
+fn check_artifact(store: &Store, path: &Path, depth: Depth) -> Verdict {
     let meta = match store.read_meta(path) {
         Ok(meta) => meta,
         Err(error) => return Verdict::Unrecognized(with_causes(&error)),
@@ -414,7 +478,46 @@ fn check_artifact(store: &Store, path: &Path) -> Verdict {
     {
         return fail(Broken::DanglingLink { link });
     }
-    Verdict::Intact(id, meta.imports, meta.dependencies)
+    let mut contents = None;
+    if depth == Depth::Contents
+        && let Some(expected) = &meta.content_hash
+    {
+        match check_contents(path, expected) {
+            Ok(bytes) => contents = Some(bytes),
+            Err(why) => return fail(why),
+        }
+    }
+    Verdict::Intact(Intact {
+        id,
+        imports: meta.imports,
+        deps: meta.dependencies,
+        contents,
+    })
+}
+
+/// Scans an artifact and compares it with the content hash its artifact.json records;
+/// returns the bytes of file contents read.
+fn check_contents(path: &Path, expected: &str) -> Result<u64, Broken> {
+    use crate::store::manifest::{Manifest, content_hash_of};
+    let now = Manifest::scan(path).map_err(|error| Broken::Unscannable(error.to_string()))?;
+    // The manifest written at commit must be the one the content hash covers: caches ship
+    // it, and it names what changed.
+    let recorded = std::fs::read(path.join(META_DIR).join(crate::store::MANIFEST_FILE))
+        .ok()
+        .filter(|text| content_hash_of(text) == expected)
+        .and_then(|text| Manifest::parse(&text));
+    let Some(recorded) = recorded else {
+        return Err(Broken::ManifestEdited);
+    };
+    if now.content_hash() == expected {
+        return Ok(now.file_bytes());
+    }
+    let changes = recorded.changes(&now);
+    let total = changes.len();
+    Err(Broken::Contents {
+        changes: changes.into_iter().take(CHANGES_SHOWN).collect(),
+        total,
+    })
 }
 
 /// The first symlink of a profile tree whose target is gone.

@@ -16,6 +16,8 @@ pub struct VerifyOptions {
     pub repair: bool,
     /// Also hash every cached source.
     pub sources: bool,
+    /// Metadata only: do not read the artifacts' files.
+    pub fast: bool,
 }
 
 /// What `hit verify` found, and what it repaired.
@@ -46,7 +48,12 @@ pub fn verify(home: &Home, options: VerifyOptions, waiting: &dyn Fn(&str)) -> Re
     } else {
         store.session()?
     };
-    let report = hit_engine::verify::check(&store, &links)?;
+    let depth = if options.fast {
+        hit_engine::verify::Depth::Fast
+    } else {
+        hit_engine::verify::Depth::Contents
+    };
+    let report = hit_engine::verify::check(&store, &links, depth)?;
     let cache = super::source_cache(home);
     let corrupt_sources = if options.sources {
         cache.check()?

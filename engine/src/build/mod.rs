@@ -418,6 +418,7 @@ impl<'a> Builder<'a> {
             version: spec.version().map(str::to_owned),
             imports: direct,
             dependencies: dependencies.into_iter().collect(),
+            content_hash: None,
         })
     }
 }

@@ -166,6 +166,7 @@ pub fn assemble(store: &Store, spec: &ProfileSpec) -> Result<(PathBuf, bool), Pr
             .into_iter()
             .collect(),
         dependencies: dependencies.into_iter().collect(),
+        content_hash: None,
     };
     std::fs::write(
         &staging.log_path,

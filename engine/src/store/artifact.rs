@@ -23,4 +23,8 @@ pub struct ArtifactMeta {
     pub imports: Vec<ArtifactId>,
     /// The transitive closure of `imports`, sorted: what gc must keep alive with it.
     pub dependencies: Vec<ArtifactId>,
+    /// `sha256:<hex>` of `.hit/manifest`: what the artifact holds (see
+    /// [`super::manifest`]). Set at commit; absent in artifacts of older hit versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }

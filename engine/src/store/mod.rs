@@ -64,10 +64,12 @@
 mod artifact;
 mod fs;
 mod lock;
+pub mod manifest;
 mod orphans;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
 pub(crate) use fs::sync_filesystem;
+pub use manifest::{ContentChange, MANIFEST_FILE, Manifest};
 
 /// Kills the processes of the build whose `$BUILD` is `build_dir` (see `orphans`).
 pub(crate) fn kill_build_processes(build_dir: &Path) -> usize {
@@ -680,7 +682,16 @@ impl Store {
             std::fs::write(&path, contents).map_err(io_error("cannot write", &path))
         };
         write("build.json", build_json.as_bytes())?;
-        let mut meta_json = serde_json::to_string_pretty(meta).expect("metadata always serializes");
+        let manifest = Manifest::scan(&staging.stage_dir)
+            .map_err(io_error("cannot scan", &staging.stage_dir))?
+            .to_text();
+        write(MANIFEST_FILE, &manifest)?;
+        let meta = ArtifactMeta {
+            content_hash: Some(manifest::content_hash_of(&manifest)),
+            ..meta.clone()
+        };
+        let mut meta_json =
+            serde_json::to_string_pretty(&meta).expect("metadata always serializes");
         meta_json.push('\n');
         write("artifact.json", meta_json.as_bytes())?;
         // The stage dir itself stays writable until after the rename: moving a directory
@@ -866,6 +877,7 @@ mod tests {
             version: None,
             imports: vec![],
             dependencies: vec![],
+            content_hash: None,
         };
         store.commit(&staging, &meta, "{}").unwrap()
     }
@@ -905,6 +917,7 @@ mod tests {
             version: None,
             imports: vec![],
             dependencies: vec![],
+            content_hash: None,
         };
         store.commit(&staging, &meta, "{}").unwrap();
         assert!(!staging.work_dir.exists());

@@ -250,8 +250,9 @@ pub enum Command {
     },
     /// Remove a profile link and its generations; `hit gc` then frees what only they used.
     Rm { link: PathBuf },
-    /// Check every artifact (metadata, hash of build.json, read-only, dependencies present)
-    /// and profile link; exit status 1 if something is broken.
+    /// Check every artifact (its files against its content manifest, the hash of
+    /// build.json, read-only, dependencies present) and profile link; exit status 1 if
+    /// something is broken.
     Verify {
         /// Remove broken artifacts (and what depends on them), drop broken generations,
         /// switch broken links to their newest intact generation, clear leftovers.
@@ -261,6 +262,9 @@ pub enum Command {
         /// corrupt one; the next build fetches it again).
         #[arg(long)]
         sources: bool,
+        /// Check metadata only, without reading the artifacts' files.
+        #[arg(long)]
+        fast: bool,
     },
     /// Remove one artifact from the store.
     Purge {

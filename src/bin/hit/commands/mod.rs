@@ -145,9 +145,17 @@ fn run_command(
         ),
         Command::Gc { dry_run, list, all } => store::gc(&home()?, dry_run, list, all),
         Command::Purge { id, force } => store::purge(&home()?, &id, force),
-        Command::Verify { repair, sources } => store::verify(
+        Command::Verify {
+            repair,
+            sources,
+            fast,
+        } => store::verify(
             &home()?,
-            hit::ops::verify::VerifyOptions { repair, sources },
+            hit::ops::verify::VerifyOptions {
+                repair,
+                sources,
+                fast,
+            },
         ),
         Command::Generations { link, delete } => {
             links::generations(&home()?, link.as_deref(), delete.as_deref())

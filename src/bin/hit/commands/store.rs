@@ -201,6 +201,21 @@ pub fn verify(home: &Home, options: VerifyOptions) -> Result<ExitCode> {
     for path in &report.foreign {
         println!("foreign: {}: not made by hit; left alone", path.display());
     }
+    if !options.fast {
+        let older = if report.without_manifest > 0 {
+            format!(
+                "; {} without a manifest (committed by an older hit): metadata only",
+                report.without_manifest
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "contents: {} checked against their manifests ({}){older}",
+            count(report.contents_checked, "artifact", "artifacts"),
+            megabytes(report.bytes_checked)
+        );
+    }
     let summary = format!(
         "checked {} and {}: {} broken, {}{sources_checked}",
         count(report.artifacts, "artifact", "artifacts"),
