@@ -309,8 +309,15 @@ pub fn check(store: &Store, links: &ProfileLinks, depth: Depth) -> Result<Report
                 present.insert(id.clone(), path.clone());
                 // What must be present: the recorded closure, and the imports even if the
                 // record lost them.
+                // (A set: a profile imports every package it links, thousands of them.)
+                let recorded_deps: std::collections::HashSet<&ArtifactId> = deps.iter().collect();
                 let mut needed = deps.clone();
-                needed.extend(imports.iter().filter(|i| !deps.contains(i)).cloned());
+                needed.extend(
+                    imports
+                        .iter()
+                        .filter(|i| !recorded_deps.contains(i))
+                        .cloned(),
+                );
                 recorded.insert(id.clone(), (imports, deps));
                 dependencies.push((id, path, needed));
             }
@@ -473,7 +480,10 @@ fn check_artifact(store: &Store, path: &Path, depth: Depth) -> Verdict {
         Ok(Some(entry)) => return fail(Broken::Writable { entry }),
         Err(error) => return fail(Broken::Unscannable(with_causes(&error))),
     }
-    if meta.name.starts_with("profile-")
+    // A profile's links point into its packages: with contents read, a file gone from a
+    // package breaks that package, and the profile with it, so the walk is not needed.
+    if depth == Depth::Fast
+        && meta.name.starts_with("profile-")
         && let Some(link) = dangling_link(path)
     {
         return fail(Broken::DanglingLink { link });

@@ -37,20 +37,23 @@ pub(crate) fn make_read_only(root: &Path, include_root: bool) -> io::Result<()> 
 }
 
 /// The first entry under `root` (not `root` itself, symlinks not followed) that has a
-/// write bit.
+/// write bit. Entries are looked at through their directory (`fstatat` on the directory's
+/// descriptor, which `DirEntry::metadata` does), not by full path, and symlinks not at all:
+/// `hit verify` runs this over every artifact.
 pub(crate) fn find_writable(root: &Path) -> io::Result<Option<std::path::PathBuf>> {
     let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = fs::symlink_metadata(&path)?;
-        if meta.file_type().is_symlink() {
-            continue;
-        }
-        if meta.permissions().mode() & 0o222 != 0 && path != root {
-            return Ok(Some(path));
-        }
-        if meta.is_dir() {
-            for entry in fs::read_dir(&path)? {
-                stack.push(entry?.path());
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let file_type = entry.file_type()?;
+            if file_type.is_symlink() {
+                continue;
+            }
+            if entry.metadata()?.permissions().mode() & 0o222 != 0 {
+                return Ok(Some(entry.path()));
+            }
+            if file_type.is_dir() {
+                stack.push(entry.path());
             }
         }
     }
