@@ -21,7 +21,7 @@ PACKAGES, FILES = 20, 1000
 RECIPE = r'''
 let v = params.v ?? 0;
 let tag = if name == "pkg19" { `${v}` } else { "" };
-recipe(#{ name: name, version: "1", stages: [stage("install", [
+recipe(#{ name: name, toolchain: false, version: "1", stages: [stage("install", [
     `mkdir -p $ARTIFACT/bin $ARTIFACT/lib $ARTIFACT/include/${name} $ARTIFACT/share/${name}`,
     `cd $ARTIFACT && for i in $(seq -w 0 249); do for d in bin lib; do echo ${tag} > $d/${name}-$i; done; echo > include/${name}/h$i; echo > share/${name}/s$i; done`,
 ])] })

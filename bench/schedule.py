@@ -18,7 +18,7 @@ import argparse, os, statistics, subprocess, tempfile, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 def recipe(name, deps, lines):
-    return 'recipe(#{ name: "%s", deps: %s, env: #{ SALT: `${params.salt}` }, stages: [stage("build", %s)] })\n' % (
+    return 'recipe(#{ name: "%s", toolchain: false, deps: %s, env: #{ SALT: `${params.salt}` }, stages: [stage("build", %s)] })\n' % (
         name, "[" + ", ".join('"%s"' % d for d in deps) + "]", "[" + ", ".join('"%s"' % l.replace('"', '\\"') for l in lines) + "]")
 
 def write(dir):

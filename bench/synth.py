@@ -35,7 +35,7 @@ def write(dir, shape, n):
         else:
             deps = names[:-1] if i == n - 1 else []
         with open(os.path.join(recipes, f"{name}.rhai"), "w") as f:
-            f.write('recipe(#{ name: "%s", deps: %s, stages: [stage("install", "echo %s > $ARTIFACT/%s")] })\n'
+            f.write('recipe(#{ name: "%s", toolchain: false, deps: %s, stages: [stage("install", "echo %s > $ARTIFACT/%s")] })\n'
                     % (name, json.dumps(deps), name, name))
     profile = os.path.join(dir, f"{shape}.rhai")
     with open(profile, "w") as f:

@@ -72,6 +72,67 @@ impl hit_lang::Loader for FsLoader {
         path.is_file()
     }
 
+    /// The first executable file `name` in hit's `PATH` (which builds get too: `PATH` is in
+    /// the default `env_whitelist`), symlinks resolved (`cc` -> `/usr/bin/x86_64-linux-gnu-gcc-12`).
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(name))
+            .find(|candidate| {
+                std::fs::metadata(candidate)
+                    .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            })
+            .and_then(|found| std::fs::canonicalize(found).ok())
+    }
+
+    /// The first line `program --version` prints (stdout, else stderr), or
+    /// `(no version)`; a program still running after 10 s is killed.
+    fn program_version(&self, program: &Path) -> Result<String, String> {
+        use std::io::Read;
+        let mut child = std::process::Command::new(program)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot run it: {error}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child
+            .try_wait()
+            .map_err(|error| error.to_string())?
+            .is_none()
+        {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("`--version` did not finish within 10 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let mut out = String::new();
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut text = String::new();
+            let _ = stream.take(64 * 1024).read_to_string(&mut text);
+            if let Some(line) = text.lines().map(str::trim).find(|line| !line.is_empty()) {
+                out = line.to_owned();
+                break;
+            }
+        }
+        Ok(if out.is_empty() {
+            "(no version)".into()
+        } else {
+            out
+        })
+    }
+
     /// A file: the sha256 of its contents. A directory: the sha256 of its listing (paths,
     /// kinds and sizes) and of its files' contents and symlinks' targets, recursively, up
     /// to `MAX_FINGERPRINT_ENTRIES` entries and `MAX_FINGERPRINT_BYTES` of contents (a

@@ -4,8 +4,9 @@
 //! large profile that is most of the time. Evaluation is pure: its result depends only on
 //! hit itself (version and stdlib), the profile's path and parameters, and what the
 //! evaluation read through the [`Loader`]: the files (by content), the recipe lookups that
-//! found or missed a file, and the host fingerprints. So a build records those, together
-//! with the profile artifact it produced, in `<home>/cache/plans-v1/<key>.json`, where `key`
+//! found or missed a file, the host fingerprints, and where host programs (the
+//! toolchain's compilers) were found on `PATH`. So a build records those, together
+//! with the profile artifact it produced, in `<home>/cache/plans-v2/<key>.json`, where `key`
 //! hashes the first group. The next build with the same key re-reads and re-hashes the
 //! recorded inputs; if all are unchanged and the profile artifact is in the store, there is
 //! nothing to evaluate and nothing to build: only `./<profile>` is re-pointed.
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The entry format; it names the cache's directory (`Home::plan_cache_dir`).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 fn digest(bytes: &[u8]) -> String {
     hit_engine::spec::canonical::hex_lower(&Sha256::digest(bytes))
@@ -32,6 +33,8 @@ pub struct Entry {
     files: Vec<(PathBuf, String)>,
     probes: Vec<(PathBuf, bool)>,
     fingerprints: Vec<(PathBuf, String)>,
+    /// Host programs looked up on `PATH`, and where each was found.
+    programs: Vec<(String, Option<PathBuf>)>,
     pub profile_name: String,
     pub profile_id: String,
     /// Packages linked into the profile, and packages in the plan.
@@ -45,6 +48,7 @@ pub struct Recorder<'a> {
     files: Mutex<Vec<(PathBuf, String)>>,
     probes: Mutex<Vec<(PathBuf, bool)>>,
     fingerprints: Mutex<Vec<(PathBuf, String)>>,
+    programs: Mutex<Vec<(String, Option<PathBuf>)>>,
 }
 
 impl std::fmt::Debug for Recorder<'_> {
@@ -60,6 +64,7 @@ impl<'a> Recorder<'a> {
             files: Mutex::default(),
             probes: Mutex::default(),
             fingerprints: Mutex::default(),
+            programs: Mutex::default(),
         }
     }
 
@@ -75,6 +80,7 @@ impl<'a> Recorder<'a> {
             files: self.files.lock().expect("not poisoned").clone(),
             probes: self.probes.lock().expect("not poisoned").clone(),
             fingerprints: self.fingerprints.lock().expect("not poisoned").clone(),
+            programs: self.programs.lock().expect("not poisoned").clone(),
             profile_name: profile_name.to_owned(),
             profile_id: profile_id.to_owned(),
             linked,
@@ -119,6 +125,20 @@ impl Loader for Recorder<'_> {
             .push((path.to_path_buf(), fingerprint.clone()));
         Ok(fingerprint)
     }
+
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        let found = self.inner.find_program(name);
+        self.programs
+            .lock()
+            .expect("not poisoned")
+            .push((name.to_owned(), found.clone()));
+        found
+    }
+
+    /// Not recorded: the version comes from the program, whose fingerprint is.
+    fn program_version(&self, program: &Path) -> Result<String, String> {
+        self.inner.program_version(program)
+    }
 }
 
 /// The cache key: hit itself, the profile's path, the parameters and the default dirs.
@@ -127,10 +147,11 @@ pub fn key(
     params: &serde_json::Map<String, serde_json::Value>,
     default_dirs: &[PathBuf],
 ) -> String {
-    let stdlib: Vec<&str> = hit_lang::engine::STDLIB
+    let mut stdlib: Vec<&str> = hit_lang::engine::STDLIB
         .iter()
         .map(|(_, text)| *text)
         .collect();
+    stdlib.push(hit_lang::plan::BUILTIN_TOOLCHAIN.1);
     let inputs = serde_json::json!([
         env!("CARGO_PKG_VERSION"),
         stdlib,
@@ -164,7 +185,11 @@ pub fn lookup(cache_dir: &Path, key: &str, loader: &dyn Loader) -> Option<Entry>
         .fingerprints
         .iter()
         .all(|(path, fingerprint)| loader.fingerprint(path).as_ref() == Ok(fingerprint));
-    (files_same && probes_same && hosts_same).then_some(entry)
+    let programs_same = entry
+        .programs
+        .iter()
+        .all(|(name, found)| loader.find_program(name) == *found);
+    (files_same && probes_same && hosts_same && programs_same).then_some(entry)
 }
 
 /// Writes an entry (temp file, then rename). A failure only costs the next no-op time.

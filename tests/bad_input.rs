@@ -56,7 +56,7 @@ impl Env {
 fn shell_recipe(name: &str, deps: &str, commands: &[&str]) -> String {
     let commands: Vec<String> = commands.iter().map(|c| format!("{c:?}")).collect();
     format!(
-        "recipe(#{{ name: {name:?}, deps: [{deps}], stages: [stage(\"install\", [{}])] }})",
+        "recipe(#{{ name: {name:?}, toolchain: false, deps: [{deps}], stages: [stage(\"install\", [{}])] }})",
         commands.join(", ")
     )
 }
@@ -344,7 +344,7 @@ fn a_variable_too_long_for_exec_is_named_instead_of_argument_list_too_long() {
     let env = Env::new();
     let huge = "-L/x".repeat(35_000);
     let recipe = format!(
-        "recipe(#{{ name: \"wide\", env: #{{ LDFLAGS: \"{huge}\" }}, stages: [stage(\"install\", \"true\")] }})"
+        "recipe(#{{ name: \"wide\", toolchain: false, env: #{{ LDFLAGS: \"{huge}\" }}, stages: [stage(\"install\", \"true\")] }})"
     );
     let profile = env.stack(&[("wide", &recipe)], &["wide"]);
     let stderr = env.build_fails(&profile);
@@ -386,7 +386,7 @@ fn an_environment_too_big_for_exec_names_its_biggest_variables() {
 #[test]
 fn files_that_are_devices_or_lead_outside_the_recipe_are_refused() {
     let env = Env::new();
-    let recipe = "recipe(#{ name: \"z\", sources: [#{ files: [\"data\"] }], \
+    let recipe = "recipe(#{ name: \"z\", toolchain: false, sources: [#{ files: [\"data\"] }], \
                   stages: [stage(\"install\", \"true\")] })";
     let profile = env.stack(&[("z", recipe)], &["z"]);
     let data = env.path("recipes/data");

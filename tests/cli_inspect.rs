@@ -18,7 +18,7 @@ fn chain(env: &Env, a_version: &str) {
     std::fs::write(
         recipes.join("a.rhai"),
         format!(
-            r#"recipe(#{{ name: "a", version: "{a_version}", description: "the bottom", stages: {} }})"#,
+            r#"recipe(#{{ name: "a", toolchain: false, version: "{a_version}", description: "the bottom", stages: {} }})"#,
             stage("a")
         ),
     )
@@ -26,7 +26,7 @@ fn chain(env: &Env, a_version: &str) {
     std::fs::write(
         recipes.join("b.rhai"),
         format!(
-            r#"recipe(#{{ name: "b", version: "1", deps: ["a"], stages: {} }})"#,
+            r#"recipe(#{{ name: "b", toolchain: false, version: "1", deps: ["a"], stages: {} }})"#,
             stage("b")
         ),
     )
@@ -34,14 +34,17 @@ fn chain(env: &Env, a_version: &str) {
     std::fs::write(
         recipes.join("c.rhai"),
         format!(
-            r#"recipe(#{{ name: "c", version: "1", deps: ["b"], build_deps: ["tool"], stages: {} }})"#,
+            r#"recipe(#{{ name: "c", toolchain: false, version: "1", deps: ["b"], build_deps: ["tool"], stages: {} }})"#,
             stage("c")
         ),
     )
     .unwrap();
     std::fs::write(
         recipes.join("tool.rhai"),
-        format!(r#"recipe(#{{ name: "tool", stages: {} }})"#, stage("tool")),
+        format!(
+            r#"recipe(#{{ name: "tool", toolchain: false, stages: {} }})"#,
+            stage("tool")
+        ),
     )
     .unwrap();
     std::fs::write(

@@ -21,7 +21,7 @@ fn setup(env: &Env, server: &HttpServer, served: &Path, data_version: &str) -> P
     std::fs::write(
         recipes.join("data.rhai"),
         format!(
-            r#"recipe(#{{ name: "data", version: "{data_version}",
+            r#"recipe(#{{ name: "data", toolchain: false, version: "{data_version}",
     sources: [#{{ url: "{}/data-1.tar.gz", sha256: "{sha}" }}],
     stages: [stage("install", ["mkdir -p $ARTIFACT/share", "cp numbers.txt $ARTIFACT/share/"])] }})"#,
             server.url
@@ -30,7 +30,7 @@ fn setup(env: &Env, server: &HttpServer, served: &Path, data_version: &str) -> P
     .unwrap();
     std::fs::write(
         recipes.join("app.rhai"),
-        r#"recipe(#{ name: "app", version: "1.0", deps: ["data"],
+        r#"recipe(#{ name: "app", toolchain: false, version: "1.0", deps: ["data"],
     stages: [stage("install", ["mkdir -p $ARTIFACT/bin", "cp $DATA_DIR/share/numbers.txt $ARTIFACT/bin/"])] })"#,
     )
     .unwrap();

@@ -389,7 +389,7 @@ fn a_build_by_hand_gives_what_the_real_build_gives() {
     std::fs::write(recipes.join("wander/sub/data.txt"), "payload\n").unwrap();
     std::fs::write(
         recipes.join("wander/wander.rhai"),
-        r#"recipe(#{ name: "wander", sources: [#{ files: ["sub/data.txt"] }], stages: [
+        r#"recipe(#{ name: "wander", toolchain: false, sources: [#{ files: ["sub/data.txt"] }], stages: [
             stage("build", ["cd sub", "cat data.txt > ../copied", "export LEAK=1"]),
             stage("install", ["test -z \"$LEAK\"", "mkdir -p $ARTIFACT/share", "cp copied $ARTIFACT/share/", "pwd > $ARTIFACT/share/where"]),
         ] })"#,

@@ -15,7 +15,7 @@ fn setup(env: &Env, recipes: &[(&str, &[&str], &str)], packages: &[&str]) -> Pat
     for (name, deps, run) in recipes {
         let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
         let text = format!(
-            "recipe(#{{ name: {name:?}, deps: [{}], stages: [stage(\"build\", {run:?})] }})",
+            "recipe(#{{ name: {name:?}, toolchain: false, deps: [{}], stages: [stage(\"build\", {run:?})] }})",
             deps.join(", ")
         );
         std::fs::write(dir.join(format!("{name}.rhai")), text).unwrap();
@@ -367,7 +367,7 @@ fn the_no_op_cache_never_hides_a_change() {
     };
     assert!(build().contains("(2 built, 0 already built)"));
     assert!(build().contains("(0 built, 2 already built)"));
-    let entries = std::fs::read_dir(env.home().join("cache/plans-v1"))
+    let entries = std::fs::read_dir(env.home().join("cache/plans-v2"))
         .unwrap()
         .count();
     assert_eq!(entries, 1);
@@ -375,7 +375,7 @@ fn the_no_op_cache_never_hides_a_change() {
     // An edited recipe is evaluated again.
     std::fs::write(
         env.path("recipes/one.rhai"),
-        r#"recipe(#{ name: "one", stages: [stage("build", "echo changed > $ARTIFACT/one")] })"#,
+        r#"recipe(#{ name: "one", toolchain: false, stages: [stage("build", "echo changed > $ARTIFACT/one")] })"#,
     )
     .unwrap();
     assert!(build().contains("(2 built, 0 already built)"));
@@ -393,7 +393,7 @@ fn the_no_op_cache_never_hides_a_change() {
     )
     .unwrap();
     assert!(build().contains("(0 built, 2 already built)"));
-    std::fs::write(env.path("recipes/two.rhai"), r#"recipe(#{ name: "two", deps: ["one"], stages: [stage("build", "echo shadow > $ARTIFACT/two")] })"#).unwrap();
+    std::fs::write(env.path("recipes/two.rhai"), r#"recipe(#{ name: "two", toolchain: false, deps: ["one"], stages: [stage("build", "echo shadow > $ARTIFACT/two")] })"#).unwrap();
     assert!(build().contains("(1 built, 1 already built)"));
     assert_eq!(
         std::fs::read_to_string(env.path("p/two")).unwrap(),
@@ -401,7 +401,7 @@ fn the_no_op_cache_never_hides_a_change() {
     );
 
     // A broken cache entry is ignored.
-    for entry in std::fs::read_dir(env.home().join("cache/plans-v1")).unwrap() {
+    for entry in std::fs::read_dir(env.home().join("cache/plans-v2")).unwrap() {
         std::fs::write(entry.unwrap().path(), "{broken").unwrap();
     }
     assert!(build().contains("(0 built, 2 already built)"));

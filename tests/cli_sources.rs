@@ -735,6 +735,15 @@ fn the_readme_profile_needs_no_mirror_for_a_source_without_a_url() {
     // ships the file in packages/sources/. A fresh home without mirrors unpacks it.
     let env = Env::new();
     let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/small.rhai");
+    // zlib builds with the toolchain (the host's compilers): built first, by its spec.
+    let spec = env
+        .hit()
+        .args(["show", "buildspec", "toolchain", "-p"])
+        .arg(&small)
+        .output()
+        .unwrap();
+    std::fs::write(env.path("toolchain.json"), &spec.stdout).unwrap();
+    env.build_ok(&env.path("toolchain.json"));
     let output = env
         .hit()
         .args(["bdir", "zlib"])

@@ -26,7 +26,7 @@ fn the_small_profile_builds_runs_and_relinks() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(stderr_of(&output).contains(
-        "profile small: 4 packages linked, 4 in the plan (4 built, 0 already built) -> ./small"
+        "profile small: 4 packages linked, 5 in the plan (5 built, 0 already built) -> ./small"
     ));
     let small = env.path("small");
 
@@ -105,7 +105,7 @@ fn the_small_profile_builds_runs_and_relinks() {
         .output()
         .unwrap();
     assert!(
-        stderr_of(&again).contains("(0 built, 4 already built)"),
+        stderr_of(&again).contains("(0 built, 5 already built)"),
         "{}",
         stderr_of(&again)
     );
@@ -124,7 +124,7 @@ fn the_small_profile_builds_runs_and_relinks() {
     let output = env.hit().arg("build").arg(&without).output().unwrap();
     assert!(
         stderr_of(&output).contains(
-            "profile small-nolua: 3 packages linked, 3 in the plan (0 built, 3 already built)"
+            "profile small-nolua: 3 packages linked, 4 in the plan (0 built, 4 already built)"
         ),
         "{}",
         stderr_of(&output)

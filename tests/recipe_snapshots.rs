@@ -21,11 +21,22 @@ impl Loader for Disk {
     fn is_file(&self, path: &Path) -> bool {
         path.is_file()
     }
+    /// Only the toolchain's programs, from a fixed, made-up host: the snapshots pin what
+    /// the recipes make of a toolchain, not which compiler this machine has.
     fn fingerprint(&self, path: &Path) -> Result<String, String> {
-        Err(format!(
-            "no host packages in packages/ ({})",
-            path.display()
-        ))
+        match path.strip_prefix("/snapshot-host/bin") {
+            Ok(program) => Ok(format!("fingerprint-of-{}", program.display())),
+            Err(_) => Err(format!(
+                "no host packages in packages/ but the toolchain ({})",
+                path.display()
+            )),
+        }
+    }
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        (name != "gfortran").then(|| Path::new("/snapshot-host/bin").join(name))
+    }
+    fn program_version(&self, program: &Path) -> Result<String, String> {
+        Ok(format!("{} (Snapshot) 1.0", program.display()))
     }
 }
 

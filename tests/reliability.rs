@@ -55,6 +55,7 @@ fn write_recipes(env: &Env) -> PathBuf {
             r#"let salt = params.salt ?? 0;
 recipe(#{{
     name: "{name}",
+    toolchain: false,
     version: "1",
     deps: [{deps}],
     stages: [stage("install", [
@@ -353,13 +354,13 @@ fn gc_waits_for_a_running_build_and_keeps_what_it_uses() {
     std::fs::write(&release, "").unwrap();
     std::fs::write(
         recipes.join("lib.rhai"),
-        r#"recipe(#{ name: "lib", stages: [stage("install", ["mkdir -p $ARTIFACT/lib", "echo v1 > $ARTIFACT/lib/data"])] })"#,
+        r#"recipe(#{ name: "lib", toolchain: false, stages: [stage("install", ["mkdir -p $ARTIFACT/lib", "echo v1 > $ARTIFACT/lib/data"])] })"#,
     )
     .unwrap();
     std::fs::write(
         recipes.join("app.rhai"),
         format!(
-            r#"recipe(#{{ name: "app", deps: ["lib"], stages: [stage("install", [
+            r#"recipe(#{{ name: "app", toolchain: false, deps: ["lib"], stages: [stage("install", [
                 "touch {started}",
                 "while [ -e {release} ]; do sleep 0.05; done",
                 "mkdir -p $ARTIFACT && cp $LIB_DIR/lib/data $ARTIFACT/copied",

@@ -11,7 +11,7 @@
 //!   gcroots/      links that keep artifacts     (config: gc_roots_dir)
 //!   locks/        locks of the profile link records
 //!   durations.json              last build time per package (the scheduler's order)
-//!   cache/plans-v1/<key>.json   evaluations of profiles, for the no-op path
+//!   cache/plans-v2/<key>.json   evaluations of profiles, for the no-op path
 //! ```
 //!
 //! Every path is a method of [`Home`]; the layout inside the store is

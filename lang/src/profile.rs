@@ -27,6 +27,9 @@ pub struct ProfileDecl {
     pub params: serde_json::Map<String, serde_json::Value>,
     pub skip: Vec<String>,
     pub prefer: Vec<String>,
+    /// The recipe that provides the compilers every compiling package imports (default
+    /// `toolchain`).
+    pub toolchain: Option<String>,
     /// Where `profile(...)` was called: line, column.
     pub position: (usize, usize),
 }
@@ -38,6 +41,7 @@ const FIELDS: &[&str] = &[
     "params",
     "skip",
     "prefer",
+    "toolchain",
 ];
 
 impl ProfileDecl {
@@ -80,6 +84,14 @@ impl ProfileDecl {
             params,
             skip: fields.string_list("skip")?,
             prefer: fields.string_list("prefer")?,
+            toolchain: match fields.string("toolchain")? {
+                Some(name) => {
+                    hit_spec::PackageName::new(&name)
+                        .map_err(|error| err(format!("`toolchain`: {error}")))?;
+                    Some(name)
+                }
+                None => None,
+            },
             position,
         })
     }
@@ -131,9 +143,16 @@ pub struct Profile {
     pub params: serde_json::Map<String, serde_json::Value>,
     pub skip: Vec<String>,
     pub prefer: Vec<String>,
+    /// The toolchain recipe, if a profile of the chain names one (the child's wins).
+    pub toolchain: Option<String>,
 }
 
 impl Profile {
+    /// The package every compiling package imports: `toolchain`, or the profile's choice.
+    pub fn toolchain_package(&self) -> &str {
+        self.toolchain.as_deref().unwrap_or("toolchain")
+    }
+
     /// Folds a child over its (already folded) parent: the child's dirs and `prefer` come
     /// first, packages and `skip` are united, params and per-package settings merge with
     /// the child winning, stage entries add up.
@@ -172,6 +191,7 @@ impl Profile {
             params: self.params,
             skip: self.skip,
             prefer,
+            toolchain: child.toolchain.or(self.toolchain),
         }
     }
 }

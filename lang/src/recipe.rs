@@ -27,6 +27,12 @@ pub struct Recipe {
     pub stages: Vec<StageEntry>,
     /// Host package: artifact path -> host path; the artifact holds symlinks to them.
     pub host: BTreeMap<String, String>,
+    /// Host package: programs found on the host's `PATH` (`cc`), linked as `bin/<name>`;
+    /// each one's resolved path, a hash of it and its `--version` are part of the id.
+    pub host_programs: Vec<String>,
+    /// Whether the build imports the toolchain (the compilers: see `plan`), as every
+    /// package but host packages does unless it says `toolchain: false`.
+    pub toolchain: bool,
     /// What the builds of packages that depend on this one get in their environment
     /// (`${ARTIFACT}` in a value is this package's path): variable -> change.
     pub provides_env: BTreeMap<String, Provided>,
@@ -79,6 +85,8 @@ const FIELDS: &[&str] = &[
     "patches",
     "stages",
     "host",
+    "host_programs",
+    "toolchain",
     "provides_env",
     "run_env",
 ];
@@ -129,6 +137,28 @@ impl Recipe {
                 )));
             }
         }
+        let host_programs = fields.string_list("host_programs")?;
+        for program in &host_programs {
+            if program.is_empty() || program.contains('/') || program.starts_with('.') {
+                return Err(err(format!(
+                    "`host_programs`: {program:?} is not a program name (found on PATH, so no `/`)"
+                )));
+            }
+        }
+        let is_host = !host.is_empty() || !host_programs.is_empty();
+        let toolchain = match fields.get("toolchain") {
+            None => !is_host,
+            Some(value) => value
+                .as_bool()
+                .map_err(|_| err("`toolchain`: expected true or false".into()))?,
+        };
+        if toolchain && is_host {
+            return Err(err(
+                "`toolchain`: a host package cannot import the toolchain (it is made of host \
+                 paths, not built)"
+                    .into(),
+            ));
+        }
         let provides_env = env_changes(&fields, "provides_env")?;
         let run_env = env_changes(&fields, "run_env")?;
         let recipe = Self {
@@ -143,13 +173,15 @@ impl Recipe {
             patches: fields.string_list("patches")?,
             stages,
             host,
+            host_programs,
+            toolchain,
             provides_env,
             run_env,
             position,
         };
         // A recipe without stages would build an empty artifact: almost always a mistake
         // (a recipe that wants none says `stages: []`). A host package needs none.
-        if !fields.map.contains_key("stages") && recipe.host.is_empty() {
+        if !fields.map.contains_key("stages") && !is_host {
             return Err(err(
                 "missing field `stages`: without stages the package builds an empty artifact \
                  (use a stdlib function such as `autotools()`, or say `stages: []` if that is \

@@ -31,6 +31,24 @@ impl Loader for Files {
     fn fingerprint(&self, path: &Path) -> Result<String, String> {
         self.read(path).map(|text| format!("fp-{}", text.len()))
     }
+    /// Host programs are files under /host/bin; `--version` prints their first line.
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        let path = Path::new("/host/bin").join(name);
+        self.0.contains_key(&path).then_some(path)
+    }
+    fn program_version(&self, program: &Path) -> Result<String, String> {
+        self.read(program)
+            .map(|text| text.lines().next().unwrap_or("").to_owned())
+    }
+}
+
+/// The packages of a plan but the toolchain, which every compiling recipe brings.
+fn without_toolchain(plan: &Plan) -> Vec<&str> {
+    plan.packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|name| *name != "toolchain")
+        .collect()
 }
 
 const ZLIB: &str = r#"
@@ -115,11 +133,13 @@ fn a_profile_plans_its_packages_and_their_deps_in_order() {
 
     let libpng = plan.get("libpng").unwrap();
     let doc = libpng.spec.document();
-    assert_eq!(doc["build"]["import"][0]["ref"], "ZLIB");
-    assert_eq!(
-        doc["build"]["import"][0]["id"],
-        plan.get("zlib").unwrap().spec.id().to_string()
-    );
+    let zlib = doc["build"]["import"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|import| import["ref"] == "ZLIB")
+        .unwrap();
+    assert_eq!(zlib["id"], plan.get("zlib").unwrap().spec.id().to_string());
     let text = doc.to_string();
     assert!(
         text.contains("-Wl,-rpath,${ZLIB_DIR}/lib") && text.contains("-I${ZLIB_DIR}/include"),
@@ -286,9 +306,10 @@ fn scripts_can_condition_on_the_platform() {
         r#"profile(#{ package_dirs: ["/repo"], packages: if platform.os == "linux" { ["zlib"] } else { ["lua"] } })"#,
     );
     let plan = plan_of(&files, "/p/s.rhai").unwrap();
-    assert_eq!(plan.packages.len(), 1);
+    let built: Vec<&str> = without_toolchain(&plan);
+    assert_eq!(built.len(), 1);
     assert_eq!(
-        plan.packages[0].name,
+        built[0],
         if cfg!(target_os = "linux") {
             "zlib"
         } else {
@@ -519,13 +540,12 @@ fn parallel_evaluation_keeps_the_sequential_order_and_first_error() {
     }
     let files = files.with("/p/s.rhai", &profile(r#"packages: ["p00", "p30"]"#));
     let first = plan_of(&files, "/p/s.rhai").unwrap();
-    let order: Vec<&str> = first.packages.iter().map(|p| p.name.as_str()).collect();
+    let order: Vec<&str> = without_toolchain(&first);
     assert_eq!(order.len(), 60);
     assert_eq!(order.last(), Some(&"p00"), "{order:?}");
     for _ in 0..10 {
         let again = plan_of(&files, "/p/s.rhai").unwrap();
-        let again: Vec<&str> = again.packages.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(again, order);
+        assert_eq!(without_toolchain(&again), order);
     }
 
     // Two broken recipes: p04 (the third met, depth first: p00, p02, p04) and p32 (named
@@ -572,7 +592,10 @@ fn list_fields_of_profiles_take_lists_only() {
     let files = repo()
         .with("/p/base.rhai", &profile(r#"packages: ["zlib"]"#))
         .with("/p/s.rhai", r#"profile(#{ extends: "base.rhai" })"#);
-    assert_eq!(plan_of(&files, "/p/s.rhai").unwrap().packages.len(), 1);
+    assert_eq!(
+        without_toolchain(&plan_of(&files, "/p/s.rhai").unwrap()),
+        ["zlib"]
+    );
 }
 
 /// A dependency's `provides_env` reaches its dependants' specs, with `${ARTIFACT}` its own
@@ -617,6 +640,7 @@ fn dependencies_provide_environment_and_tools_bring_their_run_time_deps() {
         imports,
         [
             ("macros".to_string(), Some("MACROS".to_string())),
+            ("toolchain".to_string(), Some("TOOLCHAIN".to_string())),
             ("tool-helper".to_string(), None)
         ]
     );
@@ -634,6 +658,85 @@ fn dependencies_provide_environment_and_tools_bring_their_run_time_deps() {
     let error = plan_of(&bad, "/p/s.rhai").unwrap_err().to_string();
     assert!(
         error.contains("give a string (prepended to a `:` list) or a map with one of"),
+        "{error}"
+    );
+}
+
+/// Every recipe but host packages and `toolchain: false` ones builds with the toolchain:
+/// its compilers' paths, hashes and versions are in their ids; a profile picks another
+/// toolchain recipe; without one in the package dirs, hit's own is used.
+#[test]
+fn the_toolchain_is_an_input_of_every_compiling_package() {
+    let gcc12 = "gcc (Debian 12.2.0-14) 12.2.0\n";
+    let files = repo()
+        .with("/host/bin/cc", gcc12)
+        .with("/host/bin/ld", "GNU ld 2.40\n")
+        .with(
+            "/repo/script.rhai",
+            r#"recipe(#{ name: "script", toolchain: false, stages: [] })"#,
+        )
+        .with(
+            "/repo/clang.rhai",
+            r#"recipe(#{ name: "clang", host: #{ "bin/cc": "/host/bin/clang" } })"#,
+        )
+        .with("/host/bin/clang", "clang version 16\n")
+        .with("/p/s.rhai", &profile(r#"packages: ["zlib", "script"]"#));
+    let plan = plan_of(&files, "/p/s.rhai").unwrap();
+    let toolchain = plan.get("toolchain").unwrap();
+    assert_eq!(
+        toolchain.recipe_file,
+        Path::new("<built-in>/toolchain.rhai")
+    );
+    assert!(!toolchain.linked, "the toolchain is a build dependency");
+    let doc = toolchain.spec.document().to_string();
+    assert!(
+        doc.contains(r#""set":"HIT_HOST_PROGRAM_CC","value":"/host/bin/cc fp-30 gcc (Debian 12.2.0-14) 12.2.0""#)
+            && doc.contains(r#""set":"HIT_HOST_PROGRAM_GFORTRAN","value":"absent""#)
+            && doc.contains(r#"ln -s /host/bin/cc"#),
+        "{doc}"
+    );
+    let imports = |plan: &Plan, name: &str| -> Vec<String> {
+        plan.get(name)
+            .unwrap()
+            .spec
+            .imports()
+            .iter()
+            .map(|i| i.id.to_string())
+            .collect()
+    };
+    assert_eq!(imports(&plan, "zlib"), [toolchain.spec.id().to_string()]);
+    assert!(imports(&plan, "script").is_empty());
+
+    // Another compiler version: zlib's id changes, script's does not.
+    let newer = files
+        .clone()
+        .with("/host/bin/cc", "gcc (Debian 13.1.0-1) 13.1.0\n");
+    let again = plan_of(&newer, "/p/s.rhai").unwrap();
+    let id = |plan: &Plan, name: &str| plan.get(name).unwrap().spec.id().clone();
+    assert_ne!(id(&again, "zlib"), id(&plan, "zlib"));
+    assert_eq!(id(&again, "script"), id(&plan, "script"));
+
+    // A profile's own toolchain recipe.
+    let chosen = files.with(
+        "/p/c.rhai",
+        r#"profile(#{ package_dirs: ["/repo"], packages: ["zlib"], toolchain: "clang" })"#,
+    );
+    let plan = plan_of(&chosen, "/p/c.rhai").unwrap();
+    assert!(plan.get("toolchain").is_none());
+    assert_eq!(imports(&plan, "zlib"), [id(&plan, "clang").to_string()]);
+    let error = plan_of(
+        &chosen
+            .with(
+                "/repo/bad.rhai",
+                r#"recipe(#{ name: "bad", host: #{ "bin/x": "/x" }, toolchain: true })"#,
+            )
+            .with("/p/b.rhai", &profile(r#"packages: ["bad"]"#)),
+        "/p/b.rhai",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("a host package cannot import the toolchain"),
         "{error}"
     );
 }

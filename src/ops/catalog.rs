@@ -199,4 +199,12 @@ impl hit_lang::Loader for OnePackage {
     fn fingerprint(&self, path: &Path) -> Result<String, String> {
         FsLoader.fingerprint(path)
     }
+
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        FsLoader.find_program(name)
+    }
+
+    fn program_version(&self, program: &Path) -> Result<String, String> {
+        FsLoader.program_version(program)
+    }
 }

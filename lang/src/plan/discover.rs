@@ -4,7 +4,9 @@
 //! the package dirs (`<dir>/<name>.rhai` or `<dir>/<name>/<name>.rhai`, first dir wins;
 //! `recipe` picks another recipe) and evaluated with its parameters (the profile's, then
 //! the command line's, then the package's own); its `deps` and `build_deps` join the work
-//! list. The list is depth first in the order the profile and recipes name things, and that
+//! list, and so does the toolchain (the profile's `toolchain`, default the recipe
+//! `toolchain`: the host's compilers) for every recipe but host packages and those that
+//! say `toolchain: false`. The list is depth first in the order the profile and recipes name things, and that
 //! *discovery order* is the tie-break of the build order (see `order`).
 //!
 //! Evaluation is the expensive part (a cold plan of 1,000 recipes), so recipes are
@@ -20,6 +22,13 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// The recipe `toolchain` (packages/toolchain.rhai), built in: used when no package dir
+/// has one, so every profile has a toolchain.
+pub const BUILTIN_TOOLCHAIN: (&str, &str) = (
+    "toolchain",
+    include_str!("../../../packages/toolchain.rhai"),
+);
 
 /// A package whose recipe has been evaluated.
 pub(super) struct Evaluated {
@@ -243,17 +252,31 @@ fn evaluate(
         .map(|(_, s)| s.clone())
         .unwrap_or_default();
     let recipe_name = settings.recipe.clone().unwrap_or_else(|| name.to_owned());
-    let Some(file) = find_recipe(loader, &profile.package_dirs, &recipe_name) else {
-        return Err(Failure::NotFound(recipe_name));
+    let (file, source) = match find_recipe(loader, &profile.package_dirs, &recipe_name) {
+        Some(file) => {
+            let source = loader
+                .read(&file)
+                .map_err(|error| Failure::Evaluation(LangError::in_file(&file, error)))?;
+            (file, source)
+        }
+        // hit's own toolchain recipe, for package dirs without one.
+        None if recipe_name == BUILTIN_TOOLCHAIN.0 => (
+            PathBuf::from(format!("<built-in>/{}.rhai", BUILTIN_TOOLCHAIN.0)),
+            BUILTIN_TOOLCHAIN.1.to_owned(),
+        ),
+        None => return Err(Failure::NotFound(recipe_name)),
     };
-    let source = loader
-        .read(&file)
-        .map_err(|error| Failure::Evaluation(LangError::in_file(&file, error)))?;
     let mut package_params = params.clone();
     package_params.extend(settings.params.clone());
-    let recipe = evaluator
+    let mut recipe = evaluator
         .recipe(&file, &source, &recipe_name, &package_params)
         .map_err(Failure::Evaluation)?;
+    // Every package that compiles builds with the toolchain: a build dependency like any
+    // other, so its id (the compilers' paths, hashes and versions) is in every such id.
+    let toolchain = profile.toolchain_package();
+    if recipe.toolchain && name != toolchain && !recipe.build_deps.iter().any(|d| d == toolchain) {
+        recipe.build_deps.push(toolchain.to_owned());
+    }
     Ok(Evaluated {
         file,
         source,

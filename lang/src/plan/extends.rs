@@ -96,6 +96,7 @@ impl Walk<'_> {
             params: decl.params.clone(),
             skip: decl.skip.clone(),
             prefer: decl.prefer.clone(),
+            toolchain: decl.toolchain.clone(),
         };
         self.stack.push(file.clone());
         if self.stack.len() == 1 {

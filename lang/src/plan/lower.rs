@@ -241,8 +241,35 @@ pub(super) fn lower(
             run,
         });
     }
-    if !recipe.host.is_empty() {
+    if !recipe.host.is_empty() || !recipe.host_programs.is_empty() {
         let mut run = Vec::new();
+        // A program found on PATH: where it resolves to, a hash of it and what it says its
+        // version is are the id's (two compilers never share one; one compiler on two
+        // machines does); one that is absent is recorded as such.
+        for program in &recipe.host_programs {
+            let variable = format!("HIT_HOST_PROGRAM_{}", reference(program));
+            let Some(path) = loader.find_program(program) else {
+                env.push(set(&variable, "absent".into(), true));
+                continue;
+            };
+            let shown = path.display().to_string();
+            let fingerprint = loader
+                .fingerprint(&path)
+                .map_err(|error| fail(format!("host program {program} ({shown}): {error}")))?;
+            let version = loader
+                .program_version(&path)
+                .map_err(|error| fail(format!("host program {program} ({shown}): {error}")))?;
+            // `\$`: the value is substituted when it is set, and a version may hold a `$`.
+            let value = format!("{shown} {fingerprint} {version}").replace('$', "\\$");
+            env.push(set(&variable, value, true));
+            if run.is_empty() {
+                run.push("mkdir -p \"$ARTIFACT/bin\"".to_owned());
+            }
+            run.push(format!(
+                "ln -s {} \"$ARTIFACT/bin/{program}\"",
+                hit_spec::shell::quote(std::slice::from_ref(&shown))
+            ));
+        }
         for (inside, outside) in &recipe.host {
             let fingerprint = loader
                 .fingerprint(Path::new(outside))

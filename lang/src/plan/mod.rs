@@ -33,6 +33,7 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+pub use discover::BUILTIN_TOOLCHAIN;
 pub use lower::reference;
 
 /// How the planner reads files: recipes, profiles, patches, and host paths to fingerprint.
@@ -44,6 +45,15 @@ pub trait Loader: Sync {
     fn is_file(&self, path: &Path) -> bool;
     /// A digest of what a host path holds, so that a host package's id changes with it.
     fn fingerprint(&self, path: &Path) -> Result<String, String>;
+    /// The program `name` on the host's `PATH`, its symlinks resolved (`host_programs`);
+    /// `None` if there is none. By default there are no host programs.
+    fn find_program(&self, _name: &str) -> Option<PathBuf> {
+        None
+    }
+    /// The first line `program --version` prints (`host_programs`).
+    fn program_version(&self, program: &Path) -> Result<String, String> {
+        Err(format!("cannot run {}", program.display()))
+    }
 }
 
 /// Inputs of a plan besides the profile file.
