@@ -197,6 +197,47 @@ fn a_flat_mirror_directory_serves_files_by_name() {
         .success();
 }
 
+/// A local directory of tarballs serves a source by content, whatever the file is called
+/// (here the URL's name is not in it, and the URL's host does not answer); the second
+/// process reuses the index instead of hashing the mirror again.
+#[test]
+fn a_flat_mirror_directory_serves_files_by_content() {
+    let env = Env::new();
+    env.with_mirrors(&[mirror_dir().to_str().unwrap()]);
+    let url = format!("{}/v5.4.4-renamed.tar.gz", dead_url());
+    let output = env
+        .hit()
+        .args(["fetch", &url, &lua_key()])
+        .env("HIT_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let said = stderr_of(&output);
+    assert!(
+        said.contains(&format!("downloading {}", mirror_dir().join(LUA).display())),
+        "{said}"
+    );
+    let index = env.home().join("src/mirror-index-v1");
+    let records: Vec<_> = std::fs::read_dir(&index).unwrap().collect();
+    assert_eq!(records.len(), 1, "one index for the one mirror");
+    let record = records[0].as_ref().unwrap().path();
+    let written = std::fs::metadata(&record).unwrap().modified().unwrap();
+    // Another source from the same mirror, in a new process: the index is not rewritten
+    // (nothing in the mirror changed).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let zlib = "sha256:71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1";
+    let output = env
+        .hit()
+        .args(["fetch", &format!("{}/zlib.tar.bz2", dead_url()), zlib])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        std::fs::metadata(&record).unwrap().modified().unwrap(),
+        written
+    );
+}
+
 #[test]
 fn when_everything_fails_the_error_lists_every_attempt() {
     let env = Env::new();

@@ -9,6 +9,7 @@
 //!   files/<32 base32>      packs of inline files (`files:` keys)
 //!   git/                   bare repositories, one per project
 //!   tmp/                   downloads in progress
+//!   mirror-index-v1/       hashes of local mirror directories' files (see `mirror_index`)
 //! ```
 
 use crate::spec::SourceKey;

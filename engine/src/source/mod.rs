@@ -14,14 +14,16 @@
 //! processes fetching the same source at once both end with the same whole file.
 //!
 //! Fetching a source tries, in order: the cache; each configured mirror, by hash
-//! (`<mirror>/sha256/<hex>`, the cache's own layout, so any hit source cache is a mirror)
-//! and by the URL's file name (`<mirror>/<name>`, for a flat directory of tarballs);
+//! (`<mirror>/sha256/<hex>`, the cache's own layout, so any hit source cache is a mirror),
+//! by the URL's file name (`<mirror>/<name>`), and, for a local directory, by content
+//! (any file in it with that sha256, through an index: see [`mirror_index`]);
 //! then the source's URL. A miss or a wrong file on a mirror falls through to the next
 //! place; only when all fail is it an error, listing every attempt.
 
 mod download;
 mod git;
 pub mod layout;
+mod mirror_index;
 mod unpack;
 
 pub use crate::spec::pack::{pack, pack_digest, read_pack};
@@ -130,11 +132,14 @@ pub struct SourceCache {
     mirrors: Vec<String>,
     downloader: Downloader,
     limits: Limits,
+    /// Local mirror directories indexed by content, each at most once.
+    mirror_indexes: mirror_index::MirrorIndexes,
 }
 
 impl SourceCache {
     pub fn new(root: PathBuf, mirrors: Vec<String>) -> Self {
         Self {
+            mirror_indexes: mirror_index::MirrorIndexes::new(root.join(mirror_index::INDEX_DIR)),
             layout: SourceLayout::new(root),
             mirrors,
             downloader: Downloader::default(),
@@ -282,6 +287,12 @@ impl SourceCache {
             };
             let mut candidates = vec![by_hash];
             candidates.extend(file_name.map(|name| base.join(name)));
+            // A local directory: any file with these bytes, whatever its name.
+            if let (Location::File(dir), SourceKey::Sha256(hex)) = (&base, key)
+                && let Some(found) = self.mirror_indexes.find(dir, hex)
+            {
+                candidates.push(Location::File(found));
+            }
             for location in candidates {
                 match self.download_verified(key, &location) {
                     Ok(()) => return Ok(Origin::Mirror(location.to_string())),
