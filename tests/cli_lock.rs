@@ -244,3 +244,45 @@ fn bad_lockfiles_are_refused_with_what_is_wrong() {
         );
     assert!(store_listing(&env).is_empty());
 }
+
+/// `hit mirror create` lays out every source a profile (or lockfile) needs; a home with
+/// only that mirror builds the profile once the sources' server is gone.
+#[test]
+fn a_mirror_made_from_a_profile_serves_an_offline_home() {
+    let env = Env::new();
+    let served = env.path("served");
+    let server = HttpServer::serve(&served);
+    setup(&env, &server, &served, "1");
+    env.hit()
+        .args(["mirror", "create", "mirror", "p.rhai"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 source added, 0 already there, 0 failed",
+        ));
+    env.hit().args(["lock", "p.rhai"]).assert().success();
+    env.hit()
+        .args(["mirror", "create", "mirror", "p.lock"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 sources added, 1 already there"));
+    std::fs::remove_file(served.join("data-1.tar.gz")).unwrap();
+    let offline = env.path("offline-home");
+    std::fs::create_dir_all(&offline).unwrap();
+    std::fs::write(
+        offline.join("config.yaml"),
+        format!("mirrors: [{}]\n", env.path("mirror").display()),
+    )
+    .unwrap();
+    let output = env
+        .hit()
+        .env("HIT_HOME", &offline)
+        .args(["build", "-q", "p.rhai"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    env.hit()
+        .args(["mirror", "create", "mirror"])
+        .assert()
+        .code(2);
+}

@@ -36,6 +36,88 @@ pub fn fetch_locked(home: &Home, lockfile: &Path) -> Result<LockedFetch> {
     Ok(outcome)
 }
 
+/// What `hit mirror create` did.
+#[derive(Debug, Default)]
+pub struct MirrorOutcome {
+    /// Sources put into the mirror (key).
+    pub added: Vec<String>,
+    /// Sources it already had.
+    pub present: usize,
+    /// Package, key, and why the source could not be fetched.
+    pub failed: Vec<(String, String, hit_engine::source::SourceError)>,
+}
+
+/// Lays out (or updates) `dir` as a mirror of every source the targets need: each
+/// archive fetched into the source cache (mirrors, then its URL), then copied to
+/// `dir/sha256/<hex>`, the layout every hit reads from a mirror. A target is a profile
+/// script (planned, with `params`) or a lockfile (`*.lock`). Inline `files:` sources come
+/// with the recipes, and git sources stay in the cache (a source cache is a mirror for
+/// them too).
+pub fn mirror_create(
+    home: &Home,
+    dir: &Path,
+    targets: &[std::path::PathBuf],
+    params: &[String],
+) -> Result<MirrorOutcome> {
+    let mut sources: Vec<(String, SourceSpec)> = Vec::new();
+    for target in targets {
+        if target.extension().is_some_and(|ext| ext == "lock") {
+            sources.extend(super::lock::Lockfile::read(target)?.sources()?);
+            continue;
+        }
+        let plan = super::load_plan(
+            &super::ProfileRequest {
+                file: target.clone(),
+                params: params.to_vec(),
+            },
+            None,
+        )?;
+        for package in &plan.packages {
+            for source in package.spec.sources() {
+                sources.push((package.name.clone(), source.clone()));
+            }
+        }
+    }
+    let cache = super::source_cache(home);
+    let sha_dir = dir.join("sha256");
+    std::fs::create_dir_all(&sha_dir).map_err(Error::io(sha_dir.display().to_string()))?;
+    let mut outcome = MirrorOutcome::default();
+    let mut done = std::collections::BTreeSet::new();
+    for (package, source) in sources {
+        let SourceKey::Sha256(hex) = &source.key else {
+            continue;
+        };
+        if !done.insert(hex.clone()) {
+            continue;
+        }
+        let target = sha_dir.join(hex);
+        if target.is_file() {
+            outcome.present += 1;
+            continue;
+        }
+        if let Err(error) = cache.prepare(&source) {
+            outcome
+                .failed
+                .push((package, source.key.to_string(), error));
+            continue;
+        }
+        let cached = cache
+            .path_of(&source.key)
+            .expect("archive keys have a path in the cache");
+        // Through a temporary name, so a reader never sees half a file.
+        let temporary = sha_dir.join(format!(".{hex}.tmp"));
+        std::fs::copy(&cached, &temporary)
+            .and_then(|_| std::fs::rename(&temporary, &target))
+            .map_err(Error::io(format!(
+                "cannot copy {} to {}",
+                cached.display(),
+                target.display()
+            )))?;
+        outcome.added.push(source.key.to_string());
+    }
+    Ok(outcome)
+}
+
 /// How `hit unpack` unpacks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnpackOptions {

@@ -115,6 +115,13 @@ pub enum Command {
         #[arg(long, value_name = "LOCKFILE", conflicts_with_all = ["url", "key"])]
         lock: Option<PathBuf>,
     },
+    /// Lay out (or update) a mirror directory with every source the profiles or lockfiles
+    /// need, as `DIR/sha256/<hex>`: serve it over HTTP or a shared file system, and list
+    /// it in `mirrors:` on machines without network.
+    Mirror {
+        #[command(subcommand)]
+        what: MirrorWhat,
+    },
     /// Write a profile's lockfile (`.rhai` -> `.lock`): every package's id, version,
     /// sources and params, for `hit build --locked` and `hit fetch --lock`.
     Lock {
@@ -319,6 +326,20 @@ pub enum ShellKind {
     Fish,
     /// csh and tcsh.
     Csh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MirrorWhat {
+    /// Fetch every source of the targets and put it into DIR.
+    Create {
+        dir: PathBuf,
+        /// Profile scripts (`*.rhai`) or lockfiles (`*.lock`).
+        #[arg(required = true)]
+        targets: Vec<PathBuf>,
+        /// Parameters for the profiles, as for `hit build`.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
 }
 
 /// How `hit graph` draws.

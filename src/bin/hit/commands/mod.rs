@@ -121,6 +121,14 @@ fn run_command(
             let lock = lock.expect("clap requires a URL or --lock");
             store::fetch_locked(&home()?, &lock)
         }
+        Command::Mirror {
+            what:
+                crate::cli::MirrorWhat::Create {
+                    dir,
+                    targets,
+                    params,
+                },
+        } => store::mirror_create(&home()?, &dir, &targets, &params),
         Command::Lock {
             profile,
             params,

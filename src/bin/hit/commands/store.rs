@@ -47,6 +47,36 @@ pub fn fetch_locked(home: &Home, lockfile: &Path) -> Result<ExitCode> {
     })
 }
 
+pub fn mirror_create(
+    home: &Home,
+    dir: &Path,
+    targets: &[std::path::PathBuf],
+    params: &[String],
+) -> Result<ExitCode> {
+    let outcome = hit::ops::sources::mirror_create(home, dir, targets, params)?;
+    for key in &outcome.added {
+        println!("added {key}");
+    }
+    for (package, key, error) in &outcome.failed {
+        eprintln!(
+            "error: {package}: {key}: {}",
+            hit_engine::errors::with_causes(error)
+        );
+    }
+    println!(
+        "mirror {}: {} added, {} already there, {} failed",
+        dir.display(),
+        count(outcome.added.len(), "source", "sources"),
+        outcome.present,
+        outcome.failed.len()
+    );
+    Ok(if outcome.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub fn unpack(home: &Home, key: &str, dir: &Path, options: UnpackOptions) -> Result<ExitCode> {
     hit::ops::sources::unpack(home, key, dir, options)?;
     Ok(ExitCode::SUCCESS)
