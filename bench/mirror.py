@@ -8,7 +8,8 @@ does not answer and whose name is in no mirror. Measured, each a fresh `hit` pro
 - the baseline, in the same run: `hit fetch` of a key already in the source cache (the
   process, the config, the cache probe: everything but the mirror).
 
-"minus baseline" is what the mirror lookup and the copy of one file cost. Medians of --runs
+"minus baseline" is what the mirror lookup and the copy of one file cost; a fetch found by
+the URL's file name (no index) gives the copy's share. Medians of --runs
 (each run a fresh home for the first lookup).
 
 Usage: cargo build --release && python3 bench/mirror.py [--files 1000] [--runs 5] [--tmp /dev/shm]
@@ -42,7 +43,7 @@ def main():
                 f.write(data)
             keys.append("sha256:" + hashlib.sha256(data).hexdigest())
         dead = "http://127.0.0.1:9/nowhere.tar.gz"
-        firsts, laters, bases = [], [], []
+        firsts, laters, bases, names = [], [], [], []
         for run in range(args.runs):
             home = os.path.join(tmp, f"home{run}")
             os.makedirs(home)
@@ -53,13 +54,17 @@ def main():
             firsts.append(timed([hit, "fetch", dead, keys[run * 3]], env))
             laters.append(timed([hit, "fetch", dead, keys[run * 3 + 1]], env))
             bases.append(timed([hit, "fetch", dead, keys[run * 3]], env))
-        first, later, base = (statistics.median(x) for x in (firsts, laters, bases))
+            # Found by the URL's file name: no index, the copy into the cache alone.
+            by_name = f"http://127.0.0.1:9/release-{run * 3 + 2:05d}.tar.gz"
+            names.append(timed([hit, "fetch", by_name, keys[run * 3 + 2]], env))
+        first, later, base, name = (statistics.median(x) for x in (firsts, laters, bases, names))
         print(f"{args.files} files of {args.size // 1024} KiB, medians of {args.runs} runs")
         print("| hit fetch of a source from the mirror | ms | minus baseline |")
         print("|---|---|---|")
         print(f"| already in the source cache (baseline) | {base:.1f} | 0.0 |")
         print(f"| first lookup: the mirror hashed, the index written | {first:.1f} | {first - base:.1f} |")
         print(f"| later lookup: the index read, the file found stat'ed | {later:.1f} | {later - base:.1f} |")
+        print(f"| found by the URL's file name (no index: the copy into the cache alone) | {name:.1f} | {name - base:.1f} |")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -51,14 +51,14 @@ pub(crate) struct MirrorIndexes {
 #[derive(Debug, Default)]
 struct Index {
     /// Each file (relative path) as last seen.
-    seen: BTreeMap<PathBuf, Seen>,
-    by_hash: HashMap<String, PathBuf>,
+    seen: HashMap<String, Seen>,
+    by_hash: HashMap<String, String>,
     /// Whether this process has walked the directory (else `seen` is the stored record).
     walked: bool,
 }
 
 impl Index {
-    fn new(seen: BTreeMap<PathBuf, Seen>, walked: bool) -> Self {
+    fn new(seen: HashMap<String, Seen>, walked: bool) -> Self {
         let by_hash = seen
             .iter()
             .map(|(relative, seen)| (seen.sha256.clone(), relative.clone()))
@@ -117,11 +117,11 @@ impl MirrorIndexes {
     fn walk_and_hash(
         &self,
         mirror: &Path,
-        before: &BTreeMap<PathBuf, Seen>,
-    ) -> BTreeMap<PathBuf, Seen> {
+        before: &HashMap<String, Seen>,
+    ) -> HashMap<String, Seen> {
         let mut files = Vec::new();
         walk(mirror, mirror, &mut files);
-        let now: BTreeMap<PathBuf, Seen> = files
+        let now: HashMap<String, Seen> = files
             .into_par_iter()
             .filter_map(|(relative, size, mtime_ns)| {
                 let known = before
@@ -154,7 +154,7 @@ impl MirrorIndexes {
     }
 
     /// Writes the record through a temporary file; a failure costs only re-hashing later.
-    fn save(&self, record: &Path, seen: &BTreeMap<PathBuf, Seen>) {
+    fn save(&self, record: &Path, seen: &HashMap<String, Seen>) {
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
             let mut temp = tempfile::NamedTempFile::new_in(&self.dir)?;
@@ -177,7 +177,7 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
 
 /// Every regular file below `dir` (symlinks followed), relative to `root`, with its size
 /// and modification time; hidden entries and a source cache's hashed directories skipped.
-fn walk(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, u64, i128)>) {
+fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, u64, i128)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -197,8 +197,10 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, u64, i128)>) {
         if meta.is_dir() {
             walk(root, &path, files);
         } else if meta.is_file() {
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            files.push((relative, meta.len(), mtime_ns(&meta)));
+            // A name that is not UTF-8 is left out (the index is JSON): rare in a mirror.
+            if let Some(relative) = path.strip_prefix(root).ok().and_then(Path::to_str) {
+                files.push((relative.to_owned(), meta.len(), mtime_ns(&meta)));
+            }
         }
     }
 }
