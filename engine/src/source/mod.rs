@@ -16,7 +16,7 @@
 //! Fetching a source tries, in order: the cache; each configured mirror, by hash
 //! (`<mirror>/sha256/<hex>`, the cache's own layout, so any hit source cache is a mirror),
 //! by the URL's file name (`<mirror>/<name>`), and, for a local directory, by content
-//! (any file in it with that sha256, through an index: see [`mirror_index`]);
+//! (any file in it with that sha256, through an index kept in `src/mirror-index-v1/`);
 //! then the source's URL. A miss or a wrong file on a mirror falls through to the next
 //! place; only when all fail is it an error, listing every attempt.
 
