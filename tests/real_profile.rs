@@ -59,19 +59,49 @@ fn the_small_profile_builds_runs_and_relinks() {
             .output()
             .unwrap(),
     );
+    // Relative to the library itself, so the store can move (see store/relocate.rs).
+    let zlib_id = Path::new(&zlib_dir)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert!(
-        dynamic.contains(&format!("{zlib_dir}/lib")),
-        "libpng's RUNPATH lacks zlib's lib dir:\n{dynamic}"
+        dynamic.contains(&format!("[$ORIGIN:$ORIGIN/../../../zlib/{zlib_id}/lib]")),
+        "libpng's RUNPATH is not zlib's lib dir relative to libpng's:\n{dynamic}"
     );
+    assert!(!dynamic.contains(&zlib_dir), "{dynamic}");
     let ldd = std::process::Command::new("ldd")
         .arg(&libpng)
         .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap();
-    assert!(
-        stdout_of(&ldd).contains(&format!("libz.so.1 => {zlib_dir}/lib/libz.so.1")),
+    let found = stdout_of(&ldd)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("libz.so.1 => ").map(str::to_owned))
+        .unwrap_or_default();
+    let found = found.split(" (").next().unwrap_or_default();
+    assert_eq!(
+        std::fs::canonicalize(found)
+            .ok()
+            .map(|p| p.starts_with(&zlib_dir)),
+        Some(true),
         "{}",
         stdout_of(&ldd)
+    );
+    // The artifact says what it found: relocatable, the RUNPATH rewritten.
+    let libpng_dir = stdout_of(
+        &env.hit()
+            .args(["resolve", "libpng", "-p", &small_profile()])
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    let record =
+        std::fs::read_to_string(Path::new(&libpng_dir).join(".hit/relocation.json")).unwrap();
+    assert!(
+        record.contains("\"lib/libpng16.so.16.39.0\": \"$ORIGIN:$ORIGIN/../../../zlib/"),
+        "{record}"
     );
 
     // A C program compiled against the profile's headers and libraries runs.

@@ -56,6 +56,37 @@ pub fn show(package: &str, request: &ProfileRequest, what: Shown) -> Result<Stri
     })
 }
 
+/// The relocation record of a package's artifact (which must be built): its path and
+/// the record, `None` for an artifact committed by a hit without relocation records.
+pub fn relocation(
+    home: &Home,
+    package: &str,
+    request: &ProfileRequest,
+) -> Result<(PathBuf, Option<hit_engine::store::relocate::Relocation>)> {
+    let plan = load_plan(request, None)?;
+    let planned = package_of(&plan, package)?;
+    let path = Store::for_home(home)
+        .resolve(planned.spec.id())?
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "{package} is not built ({}); the relocation check runs when it is committed",
+                planned.spec.id()
+            ))
+        })?;
+    let file = path
+        .join(hit_engine::store::META_DIR)
+        .join(hit_engine::store::relocate::RELOCATION_FILE);
+    let record = match std::fs::read_to_string(&file) {
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|error| Error::Refused(format!("{}: {error}", file.display())))?,
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => return Err(Error::Unreadable { path: file, source }),
+    };
+    Ok((path, record))
+}
+
 /// Where an artifact is in the store, if it is there.
 pub fn resolve(home: &Home, id: &ArtifactId) -> Result<Option<PathBuf>> {
     Ok(Store::for_home(home).resolve(id)?)

@@ -419,6 +419,7 @@ impl<'a> Builder<'a> {
             imports: direct,
             dependencies: dependencies.into_iter().collect(),
             content_hash: None,
+            relocatable: None,
         })
     }
 }

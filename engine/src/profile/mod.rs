@@ -167,6 +167,7 @@ pub fn assemble(store: &Store, spec: &ProfileSpec) -> Result<(PathBuf, bool), Pr
             .collect(),
         dependencies: dependencies.into_iter().collect(),
         content_hash: None,
+        relocatable: None,
     };
     std::fs::write(
         &staging.log_path,

@@ -27,4 +27,8 @@ pub struct ArtifactMeta {
     /// [`super::manifest`]). Set at commit; absent in artifacts of older hit versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_hash: Option<String>,
+    /// Whether it can be installed under another store (see [`super::relocate`]; the
+    /// findings are in `.hit/relocation.json`). Set at commit; absent in older artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relocatable: Option<bool>,
 }

@@ -66,6 +66,7 @@ mod fs;
 mod lock;
 pub mod manifest;
 mod orphans;
+pub mod relocate;
 
 pub use artifact::{ArtifactMeta, META_DIR, META_FORMAT};
 pub(crate) use fs::sync_filesystem;
@@ -682,12 +683,20 @@ impl Store {
             std::fs::write(&path, contents).map_err(io_error("cannot write", &path))
         };
         write("build.json", build_json.as_bytes())?;
+        // Relocation first: it rewrites RUNPATHs, and the manifest takes what is final.
+        let relocation = relocate::relocate(&staging.stage_dir, &staging.artifact_dir, &self.dir)
+            .map_err(io_error("cannot scan", &staging.stage_dir))?;
+        let mut relocation_json =
+            serde_json::to_string_pretty(&relocation).expect("a relocation record serializes");
+        relocation_json.push('\n');
+        write(relocate::RELOCATION_FILE, relocation_json.as_bytes())?;
         let manifest = Manifest::scan(&staging.stage_dir)
             .map_err(io_error("cannot scan", &staging.stage_dir))?
             .to_text();
         write(MANIFEST_FILE, &manifest)?;
         let meta = ArtifactMeta {
             content_hash: Some(manifest::content_hash_of(&manifest)),
+            relocatable: Some(relocation.relocatable()),
             ..meta.clone()
         };
         let mut meta_json =
@@ -878,6 +887,7 @@ mod tests {
             imports: vec![],
             dependencies: vec![],
             content_hash: None,
+            relocatable: None,
         };
         store.commit(&staging, &meta, "{}").unwrap()
     }
@@ -918,6 +928,7 @@ mod tests {
             imports: vec![],
             dependencies: vec![],
             content_hash: None,
+            relocatable: None,
         };
         store.commit(&staging, &meta, "{}").unwrap();
         assert!(!staging.work_dir.exists());

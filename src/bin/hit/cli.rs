@@ -376,6 +376,13 @@ pub enum ShowWhat {
         #[command(flatten)]
         profile: ProfileArg,
     },
+    /// What the relocation check found in a built package: RUNPATHs made relative, text
+    /// files and links naming the store, and whatever makes it not relocatable.
+    Relocation {
+        package: String,
+        #[command(flatten)]
+        profile: ProfileArg,
+    },
 }
 
 #[derive(Debug, Args)]

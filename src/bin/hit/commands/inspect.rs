@@ -356,3 +356,37 @@ fn describe(change: &hit_engine::spec::diff::FieldChange) -> String {
         .or_else(|| stage(&change.old))
         .unwrap_or_else(|| change.path.trim_start_matches("$.").to_owned())
 }
+
+pub fn relocation(home: &Home, package: &str, profile: ProfileArg) -> Result<ExitCode> {
+    let (path, record) = hit::ops::inspect::relocation(home, package, &request(profile))?;
+    println!("{package}: {}", path.display());
+    let Some(record) = record else {
+        println!("no relocation record: committed by a hit that did not check relocation");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("built in the store {}", record.store);
+    if record.relocatable() {
+        println!("relocatable: yes");
+    } else {
+        println!("relocatable: no: these files name the store where it cannot be rewritten:");
+        for file in &record.binary {
+            println!("  {file}");
+        }
+    }
+    for (file, value) in &record.rpaths {
+        println!("RUNPATH made relative: {file}: {value}");
+    }
+    for (file, offsets) in &record.text {
+        println!(
+            "text naming the store (rewritten when installed elsewhere): {file} ({})",
+            crate::report::count(offsets.len(), "place", "places")
+        );
+    }
+    for link in &record.links {
+        println!("symlink into the store (rewritten when installed elsewhere): {link}");
+    }
+    for file in &record.debug {
+        println!("debug info naming the store (not loaded; left as it is): {file}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

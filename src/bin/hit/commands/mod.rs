@@ -99,6 +99,9 @@ fn run_command(
         Command::Show {
             what: ShowWhat::Script { package, profile },
         } => inspect::show(&package, profile, hit::ops::inspect::Shown::Script),
+        Command::Show {
+            what: ShowWhat::Relocation { package, profile },
+        } => inspect::relocation(&home()?, &package, profile),
         Command::Bdir {
             package,
             dir,
