@@ -81,7 +81,9 @@ pub fn profile_contents(home: &Home, target: &ProfileRequest) -> Result<ProfileC
             packages: Vec::new(),
         });
     };
-    if !artifact.starts_with(store.dir()) {
+    // (The store's own path resolved too: a home reached through a symlink is the same.)
+    let store_dir = std::fs::canonicalize(store.dir()).unwrap_or_else(|_| store.dir().to_owned());
+    if !artifact.starts_with(&store_dir) && !artifact.starts_with(store.dir()) {
         return Err(Error::Input(format!(
             "{} is a profile of another hit home ({}); run with that HIT_HOME",
             root.display(),
