@@ -5,6 +5,7 @@ use crate::LangError;
 use crate::stages::StageEntry;
 use crate::value::{Fields, err, to_json};
 use rhai::Dynamic;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Per-package settings of a profile.
@@ -141,6 +142,8 @@ pub struct Profile {
     pub package_dirs: Vec<PathBuf>,
     pub packages: Vec<(String, PackageSettings)>,
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// Which profile file set each of `params` (the one whose value holds).
+    pub param_files: BTreeMap<String, PathBuf>,
     pub skip: Vec<String>,
     pub prefer: Vec<String>,
     /// The toolchain recipe, if a profile of the chain names one (the child's wins).
@@ -180,6 +183,7 @@ impl Profile {
             }
         }
         self.params.extend(child.params);
+        self.param_files.extend(child.param_files);
         self.skip.extend(child.skip);
         let mut prefer = child.prefer;
         prefer.extend(self.prefer);
@@ -189,6 +193,7 @@ impl Profile {
             package_dirs: dirs,
             packages: self.packages,
             params: self.params,
+            param_files: self.param_files,
             skip: self.skip,
             prefer,
             toolchain: child.toolchain.or(self.toolchain),

@@ -740,3 +740,46 @@ fn the_toolchain_is_an_input_of_every_compiling_package() {
         "{error}"
     );
 }
+
+/// Two parents that set one parameter to different values: an error naming both files,
+/// unless the child (or the command line) sets it.
+#[test]
+fn parents_that_disagree_on_a_parameter_must_be_settled() {
+    let files = repo()
+        .with(
+            "/p/a.rhai",
+            &profile(r#"packages: ["zlib"], params: #{ opt: 1 }"#),
+        )
+        .with(
+            "/p/b.rhai",
+            &profile(r#"packages: ["lua"], params: #{ opt: 2, same: true }"#),
+        )
+        .with(
+            "/p/c.rhai",
+            &profile(r#"packages: ["m4"], params: #{ same: true }"#),
+        )
+        .with(
+            "/p/s.rhai",
+            r#"profile(#{ extends: ["a.rhai", "b.rhai"] })"#,
+        );
+    let error = plan_of(&files, "/p/s.rhai").unwrap_err().to_string();
+    assert!(
+        error.starts_with("/p/s.rhai:1:")
+            && error.contains(r#"params: "opt" is 1 in /p/a.rhai and 2 in /p/b.rhai"#),
+        "{error}"
+    );
+    // The child settles it; equal values never conflict.
+    let settled = files.clone().with(
+        "/p/s.rhai",
+        r#"profile(#{ extends: ["a.rhai", "b.rhai", "c.rhai"], params: #{ opt: 3 } })"#,
+    );
+    let planned = plan_of(&settled, "/p/s.rhai").unwrap();
+    assert_eq!(planned.profile.params["opt"], 3);
+    // So does the command line.
+    let options = PlanOptions {
+        params: serde_json::from_str(r#"{"opt": 4}"#).unwrap(),
+        jobs: 1,
+        ..PlanOptions::default()
+    };
+    assert!(plan(&Evaluator::new(), &files, Path::new("/p/s.rhai"), &options).is_ok());
+}

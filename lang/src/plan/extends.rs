@@ -94,6 +94,11 @@ impl Walk<'_> {
                 .collect(),
             packages: decl.packages.clone(),
             params: decl.params.clone(),
+            param_files: decl
+                .params
+                .keys()
+                .map(|key| (key.clone(), file.clone()))
+                .collect(),
             skip: decl.skip.clone(),
             prefer: decl.prefer.clone(),
             toolchain: decl.toolchain.clone(),
@@ -143,7 +148,37 @@ impl Walk<'_> {
             let parent = self.load(&parent_file, Some(&root))?.profile;
             merged = Some(match merged {
                 None => parent,
-                Some(base) => base.extend(parent),
+                Some(base) => {
+                    // Two parents disagreeing on a parameter is an error (HashDist's rule),
+                    // unless this profile or the command line settles it.
+                    let conflict = parent.params.iter().find(|(key, value)| {
+                        base.params.get(*key).is_some_and(|other| other != *value)
+                            && !decl.params.contains_key(*key)
+                            && !self.params.contains_key(*key)
+                    });
+                    if let Some((key, value)) = conflict {
+                        let other = &base.params[key];
+                        let file_of = |profile: &Profile| {
+                            profile
+                                .param_files
+                                .get(key)
+                                .map_or_else(|| "?".to_owned(), |f| f.display().to_string())
+                        };
+                        return Err(at(
+                            &file,
+                            &source,
+                            decl.position,
+                            format!(
+                                "params: {key:?} is {other} in {} and {value} in {}, both of \
+                                 which this profile extends; set {key:?} here (or on the command \
+                                 line) to choose",
+                                file_of(&base),
+                                file_of(&parent)
+                            ),
+                        ));
+                    }
+                    base.extend(parent)
+                }
             });
         }
         self.stack.pop();
