@@ -178,7 +178,7 @@ pub fn assemble(store: &Store, spec: &ProfileSpec) -> Result<(PathBuf, bool), Pr
         ),
     )
     .map_err(io_error("cannot write", &staging.log_path))?;
-    let path = store.commit(&staging, &meta, &pretty_document(&spec.document()))?;
+    let path = store.commit_profile(&staging, &meta, &pretty_document(&spec.document()))?;
     Ok((path, true))
 }
 
