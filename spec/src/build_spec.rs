@@ -2,7 +2,7 @@
 
 use super::artifact_id::{ArtifactId, PackageName};
 use super::canonical::{CanonicalError, hash_document};
-use super::command::{Command, EnvChange, parse_commands};
+use super::command::{Command, EnvChange, parse_commands, run_env_changes};
 use super::document::{Object, invalid, is_variable_name, kind};
 use super::source::SourceSpec;
 use serde_json::{Map, Value, json};
@@ -150,21 +150,7 @@ impl BuildSpec {
         // homepage, and only a list of setters a run-time environment.
         let text = |key: &str| root.get(key).and_then(Value::as_str).map(str::to_owned);
         let (description, homepage) = (text("nohash_description"), text("nohash_homepage"));
-        let run_env = match root.get("nohash_run_env") {
-            Some(Value::Array(items)) => parse_commands(items, "$.nohash_run_env")
-                .ok()
-                .map(|commands| {
-                    commands
-                        .into_iter()
-                        .filter_map(|command| match command {
-                            Command::Env(change) => Some(change),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let run_env = run_env_changes(root.get("nohash_run_env"));
         // Versions are printed (status, generations): a newline or an escape sequence in
         // one would forge what the terminal shows.
         if let Some(version) = &version

@@ -173,6 +173,25 @@ const NODE_KEYS: &[&str] = &[
     "chdir",
 ];
 
+/// The setters of a `nohash_run_env` value (a list of setter nodes); anything else in it,
+/// or a value that is not such a list, gives none (it is a `nohash_` field: never an error).
+pub(crate) fn run_env_changes(value: Option<&Value>) -> Vec<EnvChange> {
+    let Some(Value::Array(items)) = value else {
+        return Vec::new();
+    };
+    parse_commands(items, "$.nohash_run_env")
+        .map(|commands| {
+            commands
+                .into_iter()
+                .filter_map(|command| match command {
+                    Command::Env(change) => Some(change),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn parse_commands(items: &[Value], path: &str) -> Result<Vec<Command>, SpecError> {
     items
         .iter()

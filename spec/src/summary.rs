@@ -7,7 +7,7 @@
 //! deserializes just those (serde skips the rest without building values), so reading a
 //! profile costs what its packages' metadata costs.
 
-use super::command::{Command, EnvChange, parse_commands};
+use super::command::{EnvChange, run_env_changes};
 use super::{ArtifactId, SpecError};
 use serde::Deserialize;
 
@@ -57,20 +57,7 @@ impl SpecSummary {
             Some(serde_json::Value::String(text)) => Some(text),
             _ => None,
         };
-        let run_env = match raw.nohash_run_env {
-            Some(serde_json::Value::Array(items)) => parse_commands(&items, "$.nohash_run_env")
-                .map(|commands| {
-                    commands
-                        .into_iter()
-                        .filter_map(|command| match command {
-                            Command::Env(change) => Some(change),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let run_env = run_env_changes(raw.nohash_run_env.as_ref());
         let imports = raw
             .build
             .map(|build| build.import)

@@ -185,11 +185,8 @@ pub fn apply(home: &Home, plan: &DevelopPlan) -> Result<DevelopOutcome> {
         })
         .collect();
     let record = serde_json::json!({"format": RECORD_FORMAT, "links": links});
-    let file = meta.join(RECORD);
-    let temporary = meta.join(format!("{RECORD}.tmp"));
     let text = serde_json::to_string_pretty(&record).expect("a record serializes") + "\n";
-    std::fs::write(&temporary, text).map_err(io(&temporary))?;
-    std::fs::rename(&temporary, &file).map_err(io(&file))?;
+    super::write_atomically(&meta.join(RECORD), &text)?;
     let switched = ProfileLinks::for_home(home).switch(&meta.join("profile"), &plan.profile)?;
     Ok(DevelopOutcome {
         linked: plan.link.len(),

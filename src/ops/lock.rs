@@ -131,6 +131,11 @@ impl Lockfile {
         hit_engine::spec::pretty_document(&document)
     }
 
+    /// Writes the lockfile to `path` (whole or not at all).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        super::write_atomically(path, &self.to_json())
+    }
+
     /// Reads a lockfile, with errors that say what is wrong with it and where.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Unreadable {

@@ -243,6 +243,25 @@ pub fn package_of<'a>(plan: &'a Plan, name: &str) -> Result<&'a PlannedPackage> 
     })
 }
 
+/// Writes `text` to `path` through a temporary file beside it, then a rename, so a
+/// reader sees the old file or the new one, never half of one. Makes the parent directory.
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let io = |path: &Path| Error::io(path.display().to_string());
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let temporary = path.with_file_name(format!(
+        ".{}.hit-tmp",
+        path.file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+    ));
+    std::fs::write(&temporary, text).map_err(io(&temporary))?;
+    std::fs::rename(&temporary, path).map_err(io(path))
+}
+
 /// A build.json (`-`: standard input).
 pub fn read_spec(path: &Path) -> Result<BuildSpec> {
     let text = if path == Path::new("-") {

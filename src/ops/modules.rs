@@ -18,7 +18,7 @@
 
 use super::contents::{InstalledPackage, ProfileContents};
 use super::env::{EnvVar, VarChange, env_of_package, env_of_profile};
-use super::{Error, Result};
+use super::{Error, Result, write_atomically};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -229,20 +229,6 @@ fn read_record(dir: &Path) -> Result<Option<Record>> {
             source: error,
         }),
     }
-}
-
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let io = |path: &Path| Error::io(path.display().to_string());
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    let temporary = path.with_file_name(format!(
-        ".{}.hit-tmp",
-        path.file_name()
-            .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
-    ));
-    std::fs::write(&temporary, text).map_err(io(&temporary))?;
-    std::fs::rename(&temporary, path).map_err(io(path))
 }
 
 /// What a module says about itself.

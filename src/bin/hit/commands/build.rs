@@ -211,13 +211,7 @@ fn dry_run(home: &Home, request: &ProfileRequest) -> Result<ExitCode> {
 pub fn lock(request: &ProfileRequest, output: Option<PathBuf>) -> Result<ExitCode> {
     let lock = hit::ops::lock::lock(request)?;
     let file = output.unwrap_or_else(|| hit::ops::lock::default_path(&request.file));
-    let temporary = file.with_extension("lock.tmp");
-    std::fs::write(&temporary, lock.to_json())
-        .and_then(|()| std::fs::rename(&temporary, &file))
-        .map_err(|source| hit::Error::Io {
-            what: format!("cannot write {}", file.display()),
-            source,
-        })?;
+    lock.write(&file)?;
     println!(
         "wrote {}: {} of profile {}",
         file.display(),
