@@ -10,6 +10,7 @@
 //!   tmp/          build and staging dirs        (config: build_dir; same filesystem as bld/)
 //!   gcroots/      links that keep artifacts     (config: gc_roots_dir)
 //!   locks/        locks of the profile link records
+//!   keys/         signing keys made by `hit key generate` (NAME.secret, NAME.public)
 //!   durations.json              last build time per package (the scheduler's order)
 //!   cache/plans-v2/<key>.json   evaluations of profiles, for the no-op path
 //! ```
@@ -69,6 +70,16 @@ pub struct Config {
     /// Seconds one build may run before it is stopped and fails (default: no limit).
     #[serde(default)]
     pub build_timeout: Option<u64>,
+    /// Binary caches, tried in order for each artifact before it is built: `https://...`,
+    /// `file:///...` or a directory (see [`crate::cache`]).
+    #[serde(default)]
+    pub caches: Vec<String>,
+    /// Public keys (`NAME:BASE64`) whose signatures make a cache entry acceptable.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// The secret key `hit push` signs with (a `NAME.secret` file).
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
 }
 
 /// When hit makes what it built durable against a power loss (`sync` in config.yaml).
@@ -115,6 +126,9 @@ impl Default for Config {
             sync: SyncPolicy::Link,
             download_max_bytes: None,
             build_timeout: None,
+            caches: Vec::new(),
+            trusted_keys: Vec::new(),
+            signing_key: None,
         }
     }
 }
@@ -157,6 +171,13 @@ env_whitelist:
 # moves to a new profile, once), artifact (also each artifact as it is committed; slower),
 # or none (never; for scratch stores).
 # sync: link
+
+# Binary caches, tried in order before building (docs/caches.md), and the public keys
+# whose signatures hit accepts from them; `hit key generate NAME` makes a key pair.
+caches: []
+trusted_keys: []
+# The secret key `hit push` signs with.
+# signing_key: keys/NAME.secret
 ";
 
 /// A home that cannot be created or read.
@@ -238,6 +259,22 @@ impl Home {
                 return Err(HomeError::Config {
                     path,
                     message: format!("env_whitelist: {variable:?} is not a variable name"),
+                });
+            }
+        }
+        for cache in &config.caches {
+            if let Err(error) = crate::cache::Cache::parse(cache) {
+                return Err(HomeError::Config {
+                    path,
+                    message: format!("caches: {error}"),
+                });
+            }
+        }
+        for key in &config.trusted_keys {
+            if let Err(error) = crate::cache::PublicKey::parse(key) {
+                return Err(HomeError::Config {
+                    path,
+                    message: format!("trusted_keys: {error}"),
                 });
             }
         }
@@ -346,6 +383,19 @@ impl Home {
     }
 
     /// The last build time of each package (see [`crate::durations`]).
+    /// The secret key `hit push` signs with (`signing_key`, relative to the home).
+    pub fn signing_key(&self) -> Option<PathBuf> {
+        self.config
+            .signing_key
+            .as_ref()
+            .map(|path| self.resolve(path))
+    }
+
+    /// Where `hit key generate` puts new keys.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
     pub fn durations_file(&self) -> PathBuf {
         self.root.join("durations.json")
     }

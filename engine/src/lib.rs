@@ -17,12 +17,17 @@
 //! - [`schedule`]: the job queue: a DAG of builds in parallel under one make jobserver,
 //!   critical path first, keep-going or fail-fast; [`durations`] feeds its order.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
-//!   through [`build::Reporter`] and returns a failure as data.
+//!   through [`build::Reporter`] and returns a failure as data. With a
+//!   [`cache::Substituter`], it first tries to install the artifact from a binary cache.
+//! - [`cache`]: binary caches: signed entries and archives as static files; push, and
+//!   install with every check before the commit.
 //!
-//! Dependencies point one way: `spec` <- `source`, `store`, `job` <- `build`, `profile`. The library
+//! Dependencies point one way: `spec` <- `source`, `store`, `job` <- `cache` <- `build`,
+//! `profile`. The library
 //! never prints; the `hit` binary does.
 
 pub mod build;
+pub mod cache;
 pub mod durations;
 pub mod errors;
 pub mod gc;

@@ -64,6 +64,8 @@ pub struct Task {
 pub enum TaskOutcome {
     AlreadyBuilt,
     Built(Duration),
+    /// Installed from a binary cache.
+    Fetched(Duration),
     Failed(Box<BuildFailure>),
     /// A dependency failed (the name of the failed task).
     Skipped(String),
@@ -272,6 +274,16 @@ impl Queue<'_> {
                 });
                 self.recorded.insert(task.name.clone(), duration);
                 self.finish(index, TaskOutcome::Built(duration));
+            }
+            Ok(BuildOutcome::Fetched { fetched, duration }) => {
+                reporter.event(BuildEvent::Fetched {
+                    name: &task.name,
+                    id: task.spec.id(),
+                    duration,
+                    fetched: &fetched,
+                });
+                // Not recorded: a download says nothing of how long the build takes.
+                self.finish(index, TaskOutcome::Fetched(duration));
             }
             Ok(BuildOutcome::Failed(failure)) => {
                 reporter.event(BuildEvent::Failed {

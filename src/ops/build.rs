@@ -17,6 +17,7 @@ use super::{Error, ProfileRequest, Result, load_plan_with, parse_params, profile
 use crate::loader::FsLoader;
 use crate::plan_cache::{self, Recorder};
 use hit_engine::build::{BuildEvent, BuildOutcome, Builder, Reporter};
+use hit_engine::cache::Substituter;
 use hit_engine::durations::Durations;
 use hit_engine::home::Home;
 use hit_engine::profile;
@@ -36,6 +37,8 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// Stop starting builds after the first failure.
     pub fail_fast: bool,
+    /// Try the binary caches of config.yaml before building (`--no-caches` turns it off).
+    pub caches: bool,
 }
 
 impl BuildOptions {
@@ -53,6 +56,8 @@ pub struct Linked {
     pub packages: usize,
     /// Built by this run.
     pub built: usize,
+    /// Installed from a binary cache by this run.
+    pub fetched: usize,
     /// Already in the store.
     pub present: usize,
     /// `./<name>`.
@@ -66,6 +71,7 @@ pub struct Linked {
 #[derive(Debug, Clone)]
 pub struct Failed {
     pub built: usize,
+    pub fetched: usize,
     pub present: usize,
     pub failed: Vec<String>,
     /// Not built because something they need failed.
@@ -96,17 +102,23 @@ fn builder<'a>(
     home: &Home,
     store: &'a Store,
     sources: &'a SourceCache,
-    jobs: usize,
+    substituter: &'a Substituter,
+    options: &BuildOptions,
 ) -> Result<Builder<'a>> {
     let jobserver =
-        schedule::jobserver(jobs).map_err(Error::io("cannot create the make jobserver"))?;
-    Ok(Builder::new(store, sources, &home.config().env_whitelist)
+        schedule::jobserver(options.jobs).map_err(Error::io("cannot create the make jobserver"))?;
+    let builder = Builder::new(store, sources, &home.config().env_whitelist)
         .with_jobserver(jobserver)
         .with_timeout(
             home.config()
                 .build_timeout
                 .map(std::time::Duration::from_secs),
-        ))
+        );
+    Ok(if options.caches {
+        builder.with_substituter(substituter)
+    } else {
+        builder
+    })
 }
 
 /// Builds one spec; the outcome's event has been reported.
@@ -121,7 +133,8 @@ pub fn build_spec(
     let _session = store.session()?;
     let _pool = DrainPool(&store);
     let sources = super::source_cache(home);
-    let builder = builder(home, &store, &sources, options.jobs)?;
+    let substituter = Substituter::for_home(home)?;
+    let builder = builder(home, &store, &sources, &substituter, options)?;
     reporter.event(BuildEvent::Planned { builds: 0 });
     let outcome = builder.build(spec, reporter)?;
     let (name, id) = (spec.name().as_str(), spec.id());
@@ -131,6 +144,12 @@ pub fn build_spec(
             name,
             id,
             duration: *duration,
+        },
+        BuildOutcome::Fetched { fetched, duration } => BuildEvent::Fetched {
+            name,
+            id,
+            duration: *duration,
+            fetched,
         },
         BuildOutcome::Failed(failure) => BuildEvent::Failed { name, failure },
     });
@@ -211,6 +230,7 @@ pub fn build_profile(
             name: entry.profile_name,
             packages: entry.linked,
             built: 0,
+            fetched: 0,
             present: entry.planned,
             link,
             path,
@@ -227,7 +247,8 @@ pub fn build_profile(
         }
     }
     let sources = super::source_cache(home);
-    let builder = builder(home, &store, &sources, options.jobs)?;
+    let substituter = Substituter::for_home(home)?;
+    let builder = builder(home, &store, &sources, &substituter, options)?;
 
     let index: HashMap<&str, usize> = plan
         .packages
@@ -259,6 +280,7 @@ pub fn build_profile(
 
     let count = |f: fn(&TaskOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let built = count(|o| matches!(o, TaskOutcome::Built(_)));
+    let fetched = count(|o| matches!(o, TaskOutcome::Fetched(_)));
     let present = count(|o| matches!(o, TaskOutcome::AlreadyBuilt));
     let names = |f: fn(&TaskOutcome) -> bool| -> Vec<String> {
         tasks
@@ -272,6 +294,7 @@ pub fn build_profile(
     if !failed.is_empty() {
         return Ok(ProfileBuild::Failed(Failed {
             built,
+            fetched,
             present,
             failed,
             skipped: names(|o| matches!(o, TaskOutcome::Skipped(_))),
@@ -294,6 +317,7 @@ pub fn build_profile(
         name: plan.profile.name.clone(),
         packages: spec.packages.len(),
         built,
+        fetched,
         present,
         link,
         path,

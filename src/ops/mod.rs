@@ -3,6 +3,7 @@
 //! | module | commands |
 //! |--------|----------|
 //! | [`build`] | `hit build` of a profile (plan, schedule, assemble, link) or of one build.json |
+//! | [`cache`] | `hit key generate`, `hit push`, `hit pull` |
 //! | [`inspect`] | `hit status`, `hit show`, `hit hash`, `hit resolve`, `hit bdir` |
 //! | [`sources`] | `hit fetch`, `hit unpack` |
 //! | [`gc`] | `hit gc`, `hit purge` |
@@ -22,6 +23,7 @@
 //! hit's own package dir and source mirror are, and the [`Error`] type.
 
 pub mod build;
+pub mod cache;
 pub mod catalog;
 pub mod contents;
 pub mod develop;
@@ -85,6 +87,8 @@ pub enum Error {
     Gc(#[from] hit_engine::gc::GcError),
     #[error(transparent)]
     Verify(#[from] hit_engine::verify::VerifyError),
+    #[error(transparent)]
+    Cache(#[from] hit_engine::cache::CacheError),
     /// `hit build --locked`: the profile evaluates to other ids than its lockfile's.
     #[error(
         "the profile does not evaluate to its lockfile any more:\n{}\n(`hit lock` records \

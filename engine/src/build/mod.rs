@@ -2,7 +2,8 @@
 //!
 //! [`Builder::build`] returns quickly when the artifact exists. Otherwise it checks that
 //! every import is built, takes the id's lock (reporting when it has to wait for another
-//! process), looks again, claims a path, fetches and unpacks the sources into `$BUILD`,
+//! process), looks again, tries the binary caches if it has a [`Substituter`] (see
+//! [`crate::cache`]; a cache that fails is a warning, and the build goes on), claims a path, fetches and unpacks the sources into `$BUILD`,
 //! runs the commands and commits (see [`crate::store`] for the protocol).
 //!
 //! The build's environment starts empty. It holds only:
@@ -32,6 +33,7 @@ mod failure;
 pub use environment::{BuildDirs, BuildEnvironment};
 pub use failure::{BuildFailure, FailureCause};
 
+use crate::cache::Substituter;
 use crate::job::{BuildLog, Environment, JobRunner, LogSink, log_tail};
 use crate::jobserver::Jobserver;
 use crate::source::SourceCache;
@@ -52,6 +54,17 @@ pub enum BuildEvent<'a> {
     Planned { builds: usize },
     /// Another process holds the id's lock; this one waits for it.
     WaitingForLock { id: &'a ArtifactId },
+    /// The artifact is being downloaded from a binary cache (sent as bytes arrive).
+    Downloading {
+        id: &'a ArtifactId,
+        progress: crate::source::Progress,
+    },
+    /// A binary cache could not be used for this artifact (unreachable, entry refused):
+    /// a warning; the artifact is built (or taken from a later cache) instead.
+    CacheProblem {
+        id: &'a ArtifactId,
+        problem: &'a crate::cache::CacheError,
+    },
     /// The build starts (nothing was in the store).
     Started { id: &'a ArtifactId, log: &'a Path },
     /// Output for the build log.
@@ -63,6 +76,13 @@ pub enum BuildEvent<'a> {
         name: &'a str,
         id: &'a ArtifactId,
         duration: Duration,
+    },
+    /// A package of a schedule was installed from a binary cache instead of built.
+    Fetched {
+        name: &'a str,
+        id: &'a ArtifactId,
+        duration: Duration,
+        fetched: &'a crate::cache::Fetched,
     },
     /// A package of a schedule failed to build.
     Failed {
@@ -111,6 +131,11 @@ pub enum BuildOutcome {
         path: PathBuf,
         duration: Duration,
     },
+    /// Installed from a binary cache.
+    Fetched {
+        fetched: crate::cache::Fetched,
+        duration: Duration,
+    },
     Failed(BuildFailure),
 }
 
@@ -138,6 +163,7 @@ pub struct Builder<'a> {
     host_env: BTreeMap<String, String>,
     jobserver: Option<Arc<Jobserver>>,
     timeout: Option<std::time::Duration>,
+    substituter: Option<&'a Substituter>,
 }
 
 struct Forward<'a> {
@@ -168,7 +194,16 @@ impl<'a> Builder<'a> {
             host_env,
             jobserver: None,
             timeout: None,
+            substituter: None,
         }
+    }
+
+    /// Tries the substituter's binary caches for each artifact before building it.
+    pub fn with_substituter(mut self, substituter: &'a Substituter) -> Self {
+        if !substituter.is_empty() {
+            self.substituter = Some(substituter);
+        }
+        self
     }
 
     /// Gives every build's commands this jobserver (see [`JobRunner::with_jobserver`]).
@@ -223,6 +258,20 @@ impl<'a> Builder<'a> {
             return Ok(BuildOutcome::AlreadyBuilt { path });
         }
         let started = Instant::now();
+        if let Some(substituter) = self.substituter {
+            let substitution = substituter.substitute(self.store, id, &lock, &mut |progress| {
+                reporter.event(BuildEvent::Downloading { id, progress });
+            });
+            for problem in &substitution.problems {
+                reporter.event(BuildEvent::CacheProblem { id, problem });
+            }
+            if let Some(fetched) = substitution.fetched {
+                return Ok(BuildOutcome::Fetched {
+                    fetched,
+                    duration: started.elapsed(),
+                });
+            }
+        }
         let staging = self.store.stage(id, &lock)?;
         reporter.event(BuildEvent::Started {
             id,

@@ -76,6 +76,21 @@ impl From<&str> for Failure {
     }
 }
 
+/// Why a location could not be opened.
+enum Opened {
+    /// Nothing there (HTTP 404 or 410, no such file): not an error for a cache lookup.
+    Missing,
+    Failed(Failure),
+}
+
+/// How far a download is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    /// The length the server announced, if it did.
+    pub total: Option<u64>,
+}
+
 /// A finished download: a temp file in the cache and the sha256 of its bytes.
 pub(crate) struct Download {
     pub file: tempfile::NamedTempFile,
@@ -146,37 +161,105 @@ impl Downloader {
 
     /// Copies the bytes at `location` into a temp file in `dir`, hashing them on the way.
     pub(crate) fn download(&self, location: &Location, dir: &Path) -> Result<Download, Failure> {
-        let mut reader: Box<dyn Read> = match location {
+        let download = self.download_with_progress(location, dir, &mut |_| {})?;
+        // A source goes into the cache for good: on disk before it is renamed there.
+        download
+            .file
+            .as_file()
+            .sync_all()
+            .map_err(|error| error.to_string())?;
+        Ok(download)
+    }
+
+    /// The bytes of a small file at `location` (at most `limit` bytes), or `None` when there
+    /// is none (HTTP 404 or 410, no such file).
+    pub(crate) fn read_small(
+        &self,
+        location: &Location,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, Failure> {
+        let (reader, _) = match self.open(location) {
+            Ok(opened) => opened,
+            Err(Opened::Missing) => return Ok(None),
+            Err(Opened::Failed(failure)) => return Err(failure),
+        };
+        let mut bytes = Vec::new();
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| format!("reading failed: {error}"))?;
+        if bytes.len() as u64 > limit {
+            return Err(format!("larger than {limit} bytes").into());
+        }
+        Ok(Some(bytes))
+    }
+
+    /// A reader of the bytes at `location`, and their length when known.
+    fn open(&self, location: &Location) -> Result<(Box<dyn Read>, Option<u64>), Opened> {
+        Ok(match location {
             Location::Http(url) => {
-                let response = self.client()?.get(url).send().map_err(|error| Failure {
-                    reason: if error.is_timeout() {
-                        format!(
-                            "no response for {} s (download_idle_timeout in config.yaml)",
-                            self.idle_timeout.as_secs_f64()
-                        )
-                    } else {
-                        describe_http_error(&error)
-                    },
-                    unreachable: error.is_connect(),
-                })?;
+                let response = self
+                    .client()
+                    .map_err(|reason| Opened::Failed(reason.into()))?
+                    .get(url)
+                    .send()
+                    .map_err(|error| {
+                        Opened::Failed(Failure {
+                            reason: if error.is_timeout() {
+                                format!(
+                                    "no response for {} s (download_idle_timeout in config.yaml)",
+                                    self.idle_timeout.as_secs_f64()
+                                )
+                            } else {
+                                describe_http_error(&error)
+                            },
+                            unreachable: error.is_connect(),
+                        })
+                    })?;
                 let status = response.status();
+                if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+                    return Err(Opened::Missing);
+                }
                 if !status.is_success() {
-                    return Err(format!("HTTP {status}").into());
+                    return Err(Opened::Failed(format!("HTTP {status}").into()));
                 }
-                if response
-                    .content_length()
-                    .is_some_and(|length| length > self.max_bytes)
-                {
-                    return Err(self.too_big().into());
-                }
-                Box::new(response)
+                let length = response.content_length();
+                (Box::new(response), length)
             }
             Location::File(path) => match std::fs::File::open(path) {
-                Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Box::new(file),
-                Ok(_) => return Err("not a file".into()),
-                Err(error) => return Err(error.to_string().into()),
+                Ok(file) => match file.metadata() {
+                    Ok(meta) if meta.is_file() => (Box::new(file), Some(meta.len())),
+                    _ => return Err(Opened::Failed("not a file".into())),
+                },
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    return Err(Opened::Missing);
+                }
+                Err(error) => return Err(Opened::Failed(error.to_string().into())),
             },
+        })
+    }
+
+    /// [`Downloader::download`], telling `progress` the bytes so far (and the total, when
+    /// the server said it) after each read.
+    pub(crate) fn download_with_progress(
+        &self,
+        location: &Location,
+        dir: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Download, Failure> {
+        let (mut reader, length) = match self.open(location) {
+            Ok(opened) => opened,
+            Err(Opened::Missing) => {
+                return Err(match location {
+                    Location::Http(_) => "HTTP 404 Not Found".into(),
+                    Location::File(_) => "No such file or directory (os error 2)".into(),
+                });
+            }
+            Err(Opened::Failed(failure)) => return Err(failure),
         };
+        if length.is_some_and(|length| length > self.max_bytes) {
+            return Err(self.too_big().into());
+        }
         let mut file = tempfile::Builder::new()
             .prefix("download-")
             .tempfile_in(dir)
@@ -203,12 +286,13 @@ impl Downloader {
                 return Err(self.too_big().into());
             }
             hasher.update(&buffer[..n]);
+            progress(Progress {
+                done: total,
+                total: length,
+            });
             file.write_all(&buffer[..n])
                 .map_err(|error| format!("writing {} failed: {error}", file.path().display()))?;
         }
-        file.as_file()
-            .sync_all()
-            .map_err(|error| error.to_string())?;
         Ok(Download {
             file,
             sha256: hasher.finalize().into(),

@@ -20,17 +20,19 @@
 //! then the source's URL. A miss or a wrong file on a mirror falls through to the next
 //! place; only when all fail is it an error, listing every attempt.
 
-mod download;
+pub(crate) mod download;
 mod git;
 pub mod layout;
 mod mirror_index;
 mod unpack;
 
 pub use crate::spec::pack::{pack, pack_digest, read_pack};
+pub use download::Progress;
 pub use git::looks_like_git;
 pub use layout::SourceLayout;
 pub use unpack::{
-    ArchiveFormat, Limits, UnpackError, detect_format, unpack_archive, unpack_files, unpack_tar,
+    ArchiveFormat, Limits, UnpackError, detect_format, unpack_archive, unpack_artifact,
+    unpack_files, unpack_tar,
 };
 
 use crate::errors::with_causes;

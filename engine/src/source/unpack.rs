@@ -10,7 +10,8 @@
 //! - nothing is ever written *through* a symlink: every parent directory of a member
 //!   must be a real directory (this defeats "symlink, then a file through it");
 //! - a symlink's target, read relative to the symlink's own directory, must stay inside
-//!   the unpack root, and must not be absolute;
+//!   the unpack root, and must not be absolute (except in artifacts from a binary cache,
+//!   [`unpack_artifact`], whose links are content and may point anywhere);
 //! - a hard link must point at a member already unpacked (inside the root);
 //! - devices and FIFOs are refused; setuid/setgid bits are dropped;
 //! - at most [`Limits::members`] members and [`Limits::bytes`] bytes of file contents
@@ -153,12 +154,39 @@ pub fn unpack_archive(
     strip: Strip,
     limits: Limits,
 ) -> Result<(), UnpackError> {
+    unpack_file(archive, target, strip, limits, Links::Inside)
+}
+
+/// Unpacks an artifact's archive (a binary cache's `.tar.zst`) into `target`, under the
+/// same rules except one: a symlink may point anywhere, since artifacts hold links to
+/// other artifacts (`../../zlib/...`) and to the host (`/usr/bin/cc`). A link is only
+/// content here; nothing is ever written through one, so where it points is harmless to
+/// the unpacking, and the content hash says whether it is the link that was pushed.
+pub fn unpack_artifact(archive: &Path, target: &Path, limits: Limits) -> Result<(), UnpackError> {
+    unpack_file(
+        archive,
+        target,
+        Strip::Components(0),
+        limits,
+        Links::Anywhere,
+    )
+}
+
+fn unpack_file(
+    archive: &Path,
+    target: &Path,
+    strip: Strip,
+    limits: Limits,
+    links: Links,
+) -> Result<(), UnpackError> {
     let format = detect_format(archive)?;
     let file = File::open(archive).map_err(io_error(archive))?;
+    let unpacker = || Unpacker::new(target, strip, limits, links);
     match format {
-        ArchiveFormat::Zip => unpack_zip(file, target, strip, limits),
-        ArchiveFormat::Tar => unpack_tar(BufReader::new(file), target, strip, limits),
+        ArchiveFormat::Zip => unpack_zip(file, unpacker()?),
+        ArchiveFormat::Tar => unpack_tar_with(BufReader::new(file), unpacker()?),
         compressed => {
+            let unpacker = unpacker()?;
             let (reader, mut writer) = io::pipe().map_err(io_error(archive))?;
             let decoder = std::thread::spawn(move || -> io::Result<()> {
                 let input = BufReader::with_capacity(256 * 1024, file);
@@ -182,12 +210,7 @@ pub fn unpack_archive(
                 }
                 Ok(())
             });
-            let result = unpack_tar(
-                BufReader::with_capacity(256 * 1024, reader),
-                target,
-                strip,
-                limits,
-            );
+            let result = unpack_tar_with(BufReader::with_capacity(256 * 1024, reader), unpacker);
             // The unpacker has dropped its end of the pipe, so the decoder cannot block.
             let decoded = decoder
                 .join()
@@ -201,12 +224,12 @@ pub fn unpack_archive(
     }
 }
 
-fn copy_zstd_frames(mut input: impl BufRead, output: &mut impl io::Write) -> io::Result<()> {
-    while !input.fill_buf()?.is_empty() {
-        let mut frame =
-            ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(io::Error::other)?;
-        io::copy(&mut frame, output)?;
-    }
+/// Decodes every zstd frame of `input` (an archive may be several frames end to end).
+fn copy_zstd_frames(input: impl BufRead, output: &mut impl io::Write) -> io::Result<()> {
+    io::copy(
+        &mut zstd::stream::read::Decoder::with_buffer(input)?,
+        output,
+    )?;
     Ok(())
 }
 
@@ -217,7 +240,10 @@ pub fn unpack_tar(
     strip: Strip,
     limits: Limits,
 ) -> Result<(), UnpackError> {
-    let mut unpacker = Unpacker::new(target, strip, limits)?;
+    unpack_tar_with(reader, Unpacker::new(target, strip, limits, Links::Inside)?)
+}
+
+fn unpack_tar_with(reader: impl Read, mut unpacker: Unpacker) -> Result<(), UnpackError> {
     let mut archive = tar::Archive::new(reader);
     let corrupt = |error: io::Error| UnpackError::Corrupt(error.to_string());
     for entry in archive.entries().map_err(corrupt)? {
@@ -265,10 +291,9 @@ pub fn unpack_tar(
     unpacker.finish()
 }
 
-fn unpack_zip(file: File, target: &Path, strip: Strip, limits: Limits) -> Result<(), UnpackError> {
+fn unpack_zip(file: File, mut unpacker: Unpacker) -> Result<(), UnpackError> {
     let corrupt = |error: zip::result::ZipError| UnpackError::Corrupt(error.to_string());
     let mut archive = zip::ZipArchive::new(file).map_err(corrupt)?;
-    let mut unpacker = Unpacker::new(target, strip, limits)?;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(corrupt)?;
         let raw_path = entry.name_raw().to_vec();
@@ -315,7 +340,12 @@ fn zip_time_to_unix(time: zip::DateTime) -> Option<u64> {
 
 /// Writes in-memory files (a `files:` pack) into `target` under the same rules as archives.
 pub fn unpack_files(files: &[(Vec<u8>, Vec<u8>)], target: &Path) -> Result<(), UnpackError> {
-    let mut unpacker = Unpacker::new(target, Strip::Components(0), Limits::default())?;
+    let mut unpacker = Unpacker::new(
+        target,
+        Strip::Components(0),
+        Limits::default(),
+        Links::Inside,
+    )?;
     for (name, contents) in files {
         unpacker.file(&Member::new(name), &mut &contents[..], 0o644, None)?;
     }
@@ -361,8 +391,18 @@ fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(parts)
 }
 
+/// Where an archive's symlinks may point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Links {
+    /// Inside the unpack root, by a relative path (sources).
+    Inside,
+    /// Anywhere (artifacts; see [`unpack_artifact`]).
+    Anywhere,
+}
+
 struct Unpacker {
     target: PathBuf,
+    links: Links,
     /// Fresh directory inside `target` that receives the members.
     staging: tempfile::TempDir,
     strip: Strip,
@@ -374,7 +414,7 @@ struct Unpacker {
 }
 
 impl Unpacker {
-    fn new(target: &Path, strip: Strip, limits: Limits) -> Result<Self, UnpackError> {
+    fn new(target: &Path, strip: Strip, limits: Limits, links: Links) -> Result<Self, UnpackError> {
         fs::create_dir_all(target).map_err(io_error(target))?;
         let staging = tempfile::Builder::new()
             .prefix(".hit-unpack-")
@@ -382,6 +422,7 @@ impl Unpacker {
             .map_err(io_error(target))?;
         Ok(Self {
             target: target.to_path_buf(),
+            links,
             staging,
             strip,
             common: None,
@@ -550,7 +591,23 @@ impl Unpacker {
         let Some(parts) = self.place(member, false)? else {
             return Ok(());
         };
-        if link.is_empty() || link.starts_with(b"/") {
+        if link.is_empty() || link.contains(&0) {
+            return Err(member.refuse("empty symlink target, or one with a NUL byte".into()));
+        }
+        if self.links == Links::Inside {
+            Self::check_link_inside(member, &parts, link)?;
+        }
+        let path = self.parents(member, &parts)?;
+        self.clear(member, &path)?;
+        std::os::unix::fs::symlink(OsStr::from_bytes(link), &path).map_err(io_error(&path))
+    }
+
+    fn check_link_inside(
+        member: &Member,
+        parts: &[Vec<u8>],
+        link: &[u8],
+    ) -> Result<(), UnpackError> {
+        if link.starts_with(b"/") {
             return Err(member.refuse(format!(
                 "symlink to {:?} points outside the target",
                 String::from_utf8_lossy(link)
@@ -571,9 +628,7 @@ impl Unpacker {
                 )));
             }
         }
-        let path = self.parents(member, &parts)?;
-        self.clear(member, &path)?;
-        std::os::unix::fs::symlink(OsStr::from_bytes(link), &path).map_err(io_error(&path))
+        Ok(())
     }
 
     fn hard_link(&mut self, member: &Member, link: &[u8]) -> Result<(), UnpackError> {

@@ -835,6 +835,13 @@ impl Store {
         Ok(())
     }
 
+    /// Gives up the claim and deletes the work directory: for a stage that was never a
+    /// build (an artifact refused on its way in from a binary cache), nothing to inspect.
+    pub fn discard(&self, staging: &Staging) -> Result<(), StoreError> {
+        self.abandon(staging)?;
+        fs::remove_tree(&staging.work_dir).map_err(io_error("cannot remove", &staging.work_dir))
+    }
+
     /// Whether the build left its claim as it was (`None`); if it removed it, or replaced
     /// it by a directory of its own (`rm -rf $ARTIFACT; mkdir $ARTIFACT`), that directory is
     /// moved out of the store into the build's work dir (`replaced-artifact/`).

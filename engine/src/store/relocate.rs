@@ -117,6 +117,126 @@ pub fn relocate(stage: &Path, artifact: &Path, store: &Path) -> io::Result<Reloc
     Ok(found)
 }
 
+/// Why a relocation record could not be applied to a tree.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the relocation record names {0:?}, which is not a plain path inside the artifact")]
+    BadPath(String),
+    #[error(
+        "{path}: the relocation record says it names the store at offset {offset}, and it does not"
+    )]
+    Mismatch { path: String, offset: u64 },
+    #[error("{path}: the relocation record names it as a {expected}, and it is not one")]
+    WrongKind {
+        path: String,
+        expected: &'static str,
+    },
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Moves an artifact to another store: where `record` (made by [`relocate`] in the store
+/// `record.store`) found that store's path, in text files and symlink targets, `tree` gets
+/// `store` instead. Text files are rewritten whole (the new path may be longer or
+/// shorter); RUNPATHs need nothing, being `$ORIGIN`-relative. Binary references cannot
+/// be moved: the caller refuses an artifact that is not [`Relocation::relocatable`].
+///
+/// Every offset is checked to hold the old path before anything is written, and every
+/// path must be a plain relative one naming a file (or a link) inside `tree`, never a
+/// symlink to elsewhere: a record cannot make hit write outside the artifact.
+pub fn apply(tree: &Path, record: &Relocation, store: &Path) -> Result<(), ApplyError> {
+    let old = record.store.as_bytes();
+    let new = store.as_os_str().as_bytes();
+    if old == new {
+        return Ok(());
+    }
+    let io = |path: &str| {
+        let path = path.to_owned();
+        move |source| ApplyError::Io { path, source }
+    };
+    for (name, offsets) in &record.text {
+        let path = inside(tree, name)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(io(name))?;
+        if !meta.is_file() {
+            return Err(ApplyError::WrongKind {
+                path: name.clone(),
+                expected: "regular file",
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(io(name))?;
+        let mut out = Vec::with_capacity(bytes.len() + offsets.len() * new.len());
+        let mut at = 0usize;
+        let mut sorted = offsets.clone();
+        sorted.sort_unstable();
+        for &offset in &sorted {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            let matches = start >= at
+                && bytes
+                    .get(start..start.saturating_add(old.len()))
+                    .is_some_and(|found| found == old);
+            if !matches {
+                return Err(ApplyError::Mismatch {
+                    path: name.clone(),
+                    offset,
+                });
+            }
+            out.extend_from_slice(&bytes[at..start]);
+            out.extend_from_slice(new);
+            at = start + old.len();
+        }
+        out.extend_from_slice(&bytes[at..]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | 0o200))
+            .map_err(io(name))?;
+        std::fs::write(&path, &out).map_err(io(name))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(io(name))?;
+    }
+    for name in &record.links {
+        let path = inside(tree, name)?;
+        let target = std::fs::read_link(&path).map_err(|_| ApplyError::WrongKind {
+            path: name.clone(),
+            expected: "symlink",
+        })?;
+        let target = target.as_os_str().as_bytes();
+        let finder = memchr::memmem::Finder::new(old);
+        let mut moved = Vec::with_capacity(target.len() + new.len());
+        let mut at = 0;
+        for found in finder.find_iter(target) {
+            moved.extend_from_slice(&target[at..found]);
+            moved.extend_from_slice(new);
+            at = found + old.len();
+        }
+        moved.extend_from_slice(&target[at..]);
+        std::fs::remove_file(&path).map_err(io(name))?;
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&moved), &path).map_err(io(name))?;
+    }
+    Ok(())
+}
+
+/// `tree/name`, if `name` is a plain relative path whose parents are real directories.
+fn inside(tree: &Path, name: &str) -> Result<PathBuf, ApplyError> {
+    let relative = Path::new(name);
+    let plain = !name.is_empty()
+        && relative
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)));
+    if !plain {
+        return Err(ApplyError::BadPath(name.to_owned()));
+    }
+    let mut path = tree.to_path_buf();
+    let mut components = relative.components().peekable();
+    while let Some(component) = components.next() {
+        path.push(component);
+        if components.peek().is_some()
+            && !std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir())
+        {
+            return Err(ApplyError::BadPath(name.to_owned()));
+        }
+    }
+    Ok(path)
+}
+
 /// Rewrites the file's contents in place (same inode and mode: the stage is writable).
 fn write_over(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
@@ -337,5 +457,64 @@ mod tests {
         assert_eq!(found.links, ["lib/libz.so"]);
         assert_eq!(found.binary, ["lib/data.bin"]);
         assert!(found.rpaths.is_empty() && !found.relocatable());
+    }
+
+    #[test]
+    fn a_record_moves_text_and_links_to_another_store_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("lib/pkgconfig")).unwrap();
+        let old = "/old/store";
+        let pc = format!("prefix={old}/z/abc\nexec={old}/z/abc/bin\n");
+        std::fs::write(tree.join("lib/pkgconfig/z.pc"), &pc).unwrap();
+        std::os::unix::fs::symlink(format!("{old}/y/def/lib/liby.so"), tree.join("lib/liby.so"))
+            .unwrap();
+        let record = Relocation {
+            store: old.into(),
+            text: [("lib/pkgconfig/z.pc".to_string(), vec![7, 29])].into(),
+            links: vec!["lib/liby.so".into()],
+            ..Relocation::default()
+        };
+        apply(&tree, &record, Path::new("/a/much/longer/new/store")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tree.join("lib/pkgconfig/z.pc")).unwrap(),
+            "prefix=/a/much/longer/new/store/z/abc\nexec=/a/much/longer/new/store/z/abc/bin\n"
+        );
+        assert_eq!(
+            std::fs::read_link(tree.join("lib/liby.so")).unwrap(),
+            Path::new("/a/much/longer/new/store/y/def/lib/liby.so")
+        );
+        // Offsets that do not hold the old path, and paths outside the tree, are refused.
+        std::fs::write(tree.join("lib/pkgconfig/z.pc"), &pc).unwrap();
+        let wrong = Relocation {
+            text: [("lib/pkgconfig/z.pc".to_string(), vec![8])].into(),
+            links: vec![],
+            ..record.clone()
+        };
+        assert!(matches!(
+            apply(&tree, &wrong, Path::new("/n")),
+            Err(ApplyError::Mismatch { offset: 8, .. })
+        ));
+        for name in ["../outside", "/etc/passwd", "lib/liby.so/x", ""] {
+            let escaping = Relocation {
+                text: [(name.to_string(), vec![0])].into(),
+                links: vec![],
+                ..record.clone()
+            };
+            assert!(
+                apply(&tree, &escaping, Path::new("/n")).is_err(),
+                "{name:?} was accepted"
+            );
+        }
+        // A text entry that is a symlink is never written through.
+        let through_link = Relocation {
+            text: [("lib/liby.so".to_string(), vec![0])].into(),
+            links: vec![],
+            ..record
+        };
+        assert!(matches!(
+            apply(&tree, &through_link, Path::new("/n")),
+            Err(ApplyError::WrongKind { .. })
+        ));
     }
 }

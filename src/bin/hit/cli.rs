@@ -122,6 +122,46 @@ pub enum Command {
         #[command(subcommand)]
         what: MirrorWhat,
     },
+    /// Signing keys for binary caches.
+    Key {
+        #[command(subcommand)]
+        what: KeyWhat,
+    },
+    /// Copy artifacts with their whole closure into a binary cache directory, signed
+    /// (serve the directory over HTTP, or share it on a file system).
+    Push {
+        /// A directory (made a cache if it is not one yet).
+        cache: PathBuf,
+        /// Artifact ids (name/hash), profile links or artifact directories, or profile
+        /// scripts (their built profile).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// The secret key to sign with (default: signing_key in config.yaml).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Push artifacts that are not relocatable too (they can only be installed in a
+        /// store at the same path as this one).
+        #[arg(long)]
+        force: bool,
+        /// Say what would be pushed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Install artifacts with their closure from a binary cache, checked (signature,
+    /// archive and content hashes) and relocated into this store.
+    Pull {
+        /// The cache: a directory, or an http(s) URL.
+        cache: String,
+        /// Artifact ids (name/hash) or profile scripts (all their packages).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Point this profile link at the pulled profile (one target: a profile's id).
+        #[arg(long, value_name = "LINK")]
+        link: Option<PathBuf>,
+        /// Say what would be installed; install nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write a profile's lockfile (`.rhai` -> `.lock`): every package's id, version,
     /// sources and params, for `hit build --locked` and `hit fetch --lock`.
     Lock {
@@ -314,6 +354,21 @@ pub struct BuildOptions {
     /// The lockfile for --locked (default: the profile's, `.rhai` -> `.lock`).
     #[arg(long, value_name = "FILE", requires = "locked")]
     pub lock: Option<PathBuf>,
+    /// Build everything here; do not try the binary caches of config.yaml.
+    #[arg(long)]
+    pub no_caches: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyWhat {
+    /// Make an ed25519 key pair: NAME.secret (mode 0600) and NAME.public, in the home's
+    /// keys/ unless --dir says elsewhere; print the public key.
+    Generate {
+        /// The key's name, e.g. `cluster.example.org-1` (travels with every signature).
+        name: String,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// The shells `hit env` writes for.

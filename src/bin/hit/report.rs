@@ -6,7 +6,8 @@
 //! - `-v`: the build logs stream to stderr as they are written (no live display).
 //! - `-q`: only failures and the final line.
 //! - `--json`: one JSON object per line on stdout for every event (`waiting`, `started`,
-//!   `present`, `finished`, `failed`, `skipped`), then the final `profile` or `summary`.
+//!   `present`, `finished`, `fetched`, `cache_problem`, `failed`, `skipped`), then the
+//!   final `profile` or `summary`.
 
 use hit_engine::build::{BuildEvent, BuildFailure, FailureCause, Reporter};
 use hit_engine::job::JobError;
@@ -170,6 +171,21 @@ impl Reporter for Progress {
                 BuildEvent::Skipped { name, id, because } => {
                     json!({"event": "skipped", "name": name, "id": id.to_string(), "because": because})
                 }
+                BuildEvent::Downloading { .. } => return,
+                BuildEvent::Fetched {
+                    name,
+                    id,
+                    duration,
+                    fetched,
+                } => json!({
+                    "event": "fetched", "name": name, "id": id.to_string(),
+                    "duration_ms": duration.as_millis() as u64, "cache": fetched.cache,
+                    "bytes": fetched.bytes,
+                }),
+                BuildEvent::CacheProblem { id, problem } => json!({
+                    "event": "cache_problem", "id": id.to_string(),
+                    "error": hit_engine::errors::with_causes(problem),
+                }),
             };
             return self.json(value);
         }
@@ -202,6 +218,48 @@ impl Reporter for Progress {
             },
             BuildEvent::Log { bytes, .. } if verbose => {
                 let _ = std::io::stderr().lock().write_all(bytes);
+            }
+            BuildEvent::Downloading { id, progress } => {
+                if let Some(live) = self.live.get() {
+                    let mut running = live.running.lock().expect("not poisoned");
+                    let bar = running.entry(id.clone()).or_insert_with(|| {
+                        let bar = live.multi.insert_before(&live.overall, ProgressBar::new(0));
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "{bar:20} {bytes}/{total_bytes} {msg} {binary_bytes_per_sec}",
+                            )
+                            .expect("a valid template"),
+                        );
+                        bar.set_message(format!("fetching {id}"));
+                        bar
+                    });
+                    if let Some(total) = progress.total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(progress.done);
+                }
+            }
+            BuildEvent::CacheProblem { problem, .. } if !self.quiet() => {
+                self.say(&format!(
+                    "warning: {}",
+                    hit_engine::errors::with_causes(problem)
+                ));
+            }
+            BuildEvent::Fetched {
+                id,
+                duration,
+                fetched,
+                ..
+            } => {
+                self.done(id);
+                if !self.quiet() {
+                    self.say(&format!(
+                        "fetched {id} from {} ({:.1} MB) in {:.1} s",
+                        fetched.cache,
+                        fetched.bytes as f64 / 1e6,
+                        duration.as_secs_f64()
+                    ));
+                }
             }
             BuildEvent::AlreadyBuilt { id, .. } => self.done(id),
             BuildEvent::Finished { id, duration, .. } => {

@@ -24,6 +24,7 @@ pub fn build(
             .unwrap_or_else(BuildOptions::default_jobs)
             .clamp(1, hit_engine::jobserver::MAX_TOKENS),
         fail_fast: args.fail_fast,
+        caches: !args.no_caches,
     };
     let progress = Progress::new(output(args));
     if args.dry_run && args.locked {
@@ -48,6 +49,7 @@ pub fn build(
                 (Some(path), ExitCode::SUCCESS)
             }
             BuildOutcome::Built { path, .. } => (Some(path), ExitCode::SUCCESS),
+            BuildOutcome::Fetched { fetched, .. } => (Some(fetched.path), ExitCode::SUCCESS),
             BuildOutcome::Failed(_) => (None, ExitCode::FAILURE),
         };
         if let Some(path) = path {
@@ -93,7 +95,8 @@ pub fn build(
         ProfileBuild::Failed(failed) => {
             if progress.output() == Output::Json {
                 progress.json(json!({
-                    "event": "summary", "built": failed.built, "present": failed.present,
+                    "event": "summary", "built": failed.built, "fetched": failed.fetched,
+                    "present": failed.present,
                     "failed": failed.failed, "skipped": failed.skipped,
                     "not_started": failed.not_started,
                 }));
@@ -120,13 +123,24 @@ pub fn build(
                     ));
                 }
                 text.push_str(&format!(
-                    "\n{} built, {} already built; the profile link was not changed",
-                    failed.built, failed.present
+                    "\n{} built, {}{} already built; the profile link was not changed",
+                    failed.built,
+                    fetched_count(failed.fetched),
+                    failed.present
                 ));
                 eprintln!("{text}");
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// `3 fetched, ` when some packages came from a binary cache, else nothing.
+fn fetched_count(fetched: usize) -> String {
+    if fetched == 0 {
+        String::new()
+    } else {
+        format!("{fetched} fetched, ")
     }
 }
 
@@ -147,6 +161,7 @@ fn report_linked(linked: &Linked, progress: &Progress) {
         name,
         packages,
         built,
+        fetched,
         present,
         link,
         path,
@@ -155,7 +170,7 @@ fn report_linked(linked: &Linked, progress: &Progress) {
     match progress.output() {
         Output::Json => progress.json(json!({
             "event": "profile", "name": name, "packages": packages,
-            "built": built, "present": present, "link": link, "path": path,
+            "built": built, "fetched": fetched, "present": present, "link": link, "path": path,
             "generation": generation,
         })),
         Output::Human { quiet, .. } => {
@@ -163,9 +178,10 @@ fn report_linked(linked: &Linked, progress: &Progress) {
                 // Linked packages and the plan's builds are different counts: build tools are
                 // built but not linked.
                 eprintln!(
-                    "profile {name}: {} linked, {} in the plan ({built} built, {present} already built) -> ./{} (generation {generation})",
+                    "profile {name}: {} linked, {} in the plan ({built} built, {}{present} already built) -> ./{} (generation {generation})",
                     count(*packages, "package", "packages"),
-                    built + present,
+                    built + fetched + present,
+                    fetched_count(*fetched),
                     link.display()
                 );
             }

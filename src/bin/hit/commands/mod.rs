@@ -2,6 +2,7 @@
 //! call -> print what it returned.
 
 mod build;
+mod cache;
 mod env;
 mod inspect;
 mod links;
@@ -132,6 +133,22 @@ fn run_command(
                     params,
                 },
         } => store::mirror_create(&home()?, &dir, &targets, &params),
+        Command::Key {
+            what: crate::cli::KeyWhat::Generate { name, dir },
+        } => cache::generate_key(&home()?, &name, dir.as_deref()),
+        Command::Push {
+            cache,
+            targets,
+            key,
+            force,
+            dry_run,
+        } => cache::push(&home()?, &cache, &targets, key.as_deref(), force, dry_run),
+        Command::Pull {
+            cache,
+            targets,
+            link,
+            dry_run,
+        } => cache::pull(&home()?, &cache, &targets, link.as_deref(), dry_run),
         Command::Lock {
             profile,
             params,
