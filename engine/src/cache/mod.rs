@@ -401,6 +401,13 @@ impl Substituter {
                 id: id.clone(),
                 message: error.to_string(),
             })?;
+        if &entry.id != id {
+            return Err(CacheError::Refused {
+                cache: shown,
+                id: id.clone(),
+                refusal: Box::new(Refusal::WrongId { found: entry.id }),
+            });
+        }
         if entry.format != ENTRY_FORMAT {
             return Err(CacheError::BadEntry {
                 cache: shown,
