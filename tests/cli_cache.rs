@@ -192,7 +192,7 @@ fn pushed_artifacts_install_under_another_store_path_over_http() {
         said.contains("(0 built, 2 fetched, 0 already built)"),
         "{said}"
     );
-    assert!(said.contains(&format!("fetched data/")), "{said}");
+    assert!(said.contains("fetched data/"), "{said}");
     assert!(
         said.contains("warning: http://127.0.0.1:1: cannot be reached"),
         "{said}"
