@@ -203,4 +203,136 @@ pkg-config --modversion libpng; pkg-config --variable=prefix libpng; echo "$LOAD
     let libz = std::fs::canonicalize(dev.join("lib/libz.so.1")).unwrap();
     assert!(libz.starts_with(resolve("zlib")), "{}", libz.display());
     env.hit().arg("verify").assert().success();
+
+    shared_through_a_binary_cache(&env);
+}
+
+/// The small stack, pushed to a cache served over HTTP and pulled into a store at a path
+/// of another length, by a hit that has no compiler on its PATH: it runs, links and is
+/// found by pkg-config there, and nothing was built.
+fn shared_through_a_binary_cache(env: &Env) {
+    let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/small.rhai");
+    let output = env.hit().arg("build").arg(&small).output().unwrap();
+    assert!(
+        stderr_of(&output).contains("(0 built, 5 already built)"),
+        "{}",
+        stderr_of(&output)
+    );
+    let public = stdout_of(
+        &env.hit()
+            .args(["key", "generate", "stack-1"])
+            .output()
+            .unwrap(),
+    );
+    let cache = env.path("cache");
+    let key = env.home().join("keys/stack-1.secret");
+    let output = env
+        .hit()
+        .arg("push")
+        .arg(&cache)
+        .arg("./small")
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    // The whole stack has packages that name their store in binary data (m4, xz): only
+    // pushed when forced.
+    let output = env
+        .hit()
+        .arg("push")
+        .arg(&cache)
+        .arg("./stack")
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success() && stderr_of(&output).contains("is not relocatable"),
+        "{}",
+        stderr_of(&output)
+    );
+    let profile = std::fs::canonicalize(env.path("small")).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(profile.join(".hit/artifact.json")).unwrap())
+            .unwrap();
+    let profile_id = meta["id"].as_str().unwrap();
+
+    let server = HttpServer::serve(&cache);
+    let other = Env::new();
+    std::fs::create_dir_all(other.home()).unwrap();
+    std::fs::write(
+        other.home().join("config.yaml"),
+        format!(
+            "store_dir: a/store/at/a/path/of/another/length/bld\nsync: none\ntrusted_keys: [\"{}\"]\n",
+            public.trim()
+        ),
+    )
+    .unwrap();
+    let output = other
+        .hit()
+        .args(["pull", &server.url, profile_id, "--link", "./small"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("pulled 6 artifacts"),
+        "{}",
+        stderr_of(&output)
+    );
+    let small = other.path("small");
+    assert!(run(&small.join("bin/lua"), &["-v"]).contains("Lua 5.4"));
+    // A program of the user's, linked against the pulled libpng (which finds the pulled
+    // zlib by its relative RUNPATH).
+    let src = other.path("pngver.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <png.h>\n#include <zlib.h>\nint main(void) { printf(\"%s %s\\n\", png_get_libpng_ver(NULL), zlibVersion()); return 0; }\n",
+    )
+    .unwrap();
+    let lib = small.join("lib");
+    let output = std::process::Command::new("cc")
+        .arg(format!("-I{}", small.join("include").display()))
+        .arg("-o")
+        .arg(other.path("pngver"))
+        .arg(&src)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lpng16", "-lz"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(run(&other.path("pngver"), &[]), "1.6.39 1.2.13\n");
+    let store = std::fs::canonicalize(other.home().join("a/store/at/a/path/of/another/length/bld"))
+        .unwrap();
+    assert!(
+        loaded(&other.path("pngver"))
+            .iter()
+            .filter(|path| path.starts_with(&store))
+            .count()
+            >= 2,
+        "{:?}",
+        loaded(&other.path("pngver"))
+    );
+    // The host's pkg-config reads the moved .pc file.
+    if common::have_tool("pkg-config") || !common::missing("pkg-config") {
+        let output = std::process::Command::new("pkg-config")
+            .args(["--cflags", "libpng"])
+            .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
+            .env("PKG_CONFIG_LIBDIR", "/nonexistent")
+            .output()
+            .unwrap();
+        let cflags = stdout_of(&output);
+        assert!(
+            cflags.contains(&format!("-I{}", store.display())),
+            "{cflags} {}",
+            stderr_of(&output)
+        );
+    }
+    other.hit().arg("verify").assert().success();
+    // Nothing was built: every artifact's build log is the first store's.
+    let libpng = std::fs::canonicalize(small.join("lib/libpng16.so")).unwrap();
+    let log = std::fs::read_to_string(libpng.parent().unwrap().join("../.hit/build.log")).unwrap();
+    assert!(log.contains(&env.home().display().to_string()));
 }

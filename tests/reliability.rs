@@ -415,3 +415,207 @@ fn gc_waits_for_a_running_build_and_keeps_what_it_uses() {
     );
     assert!(env.path("app/lib/data").exists());
 }
+
+/// Serves the files under `root` over HTTP on 127.0.0.1, archives (`.tar.zst`) slowly: 64 KiB
+/// every 20 ms, so that a pull is still downloading when it is killed.
+fn serve_slowly(root: &Path) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let Ok(body) = std::fs::read(root.join(path.trim_start_matches('/'))) else {
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                };
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let slow = path.ends_with(".tar.zst");
+                for chunk in body.chunks(if slow { 64 << 10 } else { body.len().max(1) }) {
+                    if stream.write_all(chunk).is_err() {
+                        return;
+                    }
+                    if slow {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Starts `hit pull`, waits until `landed` says the pull reached the moment to kill, and
+/// kills it with SIGKILL. Returns whether the kill landed there (the pull still running).
+fn kill_pull_when(env: &Env, args: &[&str], landed: impl Fn() -> bool) -> bool {
+    let mut child = env
+        .std_hit()
+        .args(args)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut hit = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        if landed() {
+            hit = child.try_wait().unwrap().is_none();
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let group = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    child.wait().unwrap();
+    hit
+}
+
+/// Whether a file or directory whose name starts with `prefix` is in `dir`.
+fn has_entry(dir: &Path, prefix: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    })
+}
+
+#[test]
+fn a_pull_killed_mid_download_or_mid_unpack_leaves_no_artifact_and_the_next_pull_works() {
+    let one = Env::new();
+    let recipes = one.path("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    // Many small files (a long unpack) and 3 MB that do not compress (a long download).
+    std::fs::write(
+        recipes.join("big.rhai"),
+        r#"recipe(#{ name: "big", toolchain: false, stages: [stage("install", [
+    "mkdir -p $ARTIFACT/share/many",
+    "i=0; while [ $i -lt 3000 ]; do echo $i > $ARTIFACT/share/many/$i; i=$((i+1)); done",
+    "head -c 3000000 /dev/urandom > $ARTIFACT/share/noise",
+])] })"#,
+    )
+    .unwrap();
+    std::fs::write(
+        one.path("p.rhai"),
+        r#"profile(#{ package_dirs: ["recipes"], packages: ["big"] })"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(one.home()).unwrap();
+    std::fs::write(
+        one.home().join("config.yaml"),
+        "sync: none\nsigning_key: keys/k-1.secret\n",
+    )
+    .unwrap();
+    let output = one.hit().args(["build", "-q", "p.rhai"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let public = stdout_of(&one.hit().args(["key", "generate", "k-1"]).output().unwrap());
+    let cache = one.path("cache");
+    let output = one
+        .hit()
+        .arg("push")
+        .arg(&cache)
+        .arg("./p")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let id = stdout_of(
+        &one.hit()
+            .args(["hash", "big", "-p", "p.rhai"])
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    let hash = id.split('/').nth(1).unwrap().to_owned();
+
+    let two = Env::new();
+    std::fs::create_dir_all(two.home()).unwrap();
+    std::fs::write(
+        two.home().join("config.yaml"),
+        format!("sync: none\ntrusted_keys: [\"{}\"]\n", public.trim()),
+    )
+    .unwrap();
+    let work = two.home().join(format!("tmp/big-{hash}"));
+    let store = two.home().join("bld/big");
+    let no_artifact = |context: &str| {
+        let artifacts: Vec<_> = std::fs::read_dir(&store)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().unwrap().is_dir())
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(artifacts.is_empty(), "{context}: {artifacts:?}");
+        let output = two.hit().arg("verify").output().unwrap();
+        assert!(output.status.success(), "{context}: {}", stdout_of(&output));
+    };
+
+    let slow = serve_slowly(&cache);
+    assert!(
+        kill_pull_when(&two, &["pull", &slow, &id], || has_entry(
+            &work,
+            "download-"
+        )),
+        "the pull was not killed while it downloaded"
+    );
+    no_artifact("killed mid-download");
+    let unpacking = work.join("stage");
+    let mut landed = false;
+    for _ in 0..5 {
+        let cache = cache.display().to_string();
+        if kill_pull_when(&two, &["pull", &cache, &id], || {
+            has_entry(&unpacking, ".hit-unpack-")
+        }) {
+            landed = true;
+            break;
+        }
+        // It finished before the unpack was seen: take it out and try again.
+        let output = two.hit().args(["purge", &id, "--force"]).output().unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+    }
+    assert!(landed, "no pull was killed while it unpacked");
+    no_artifact("killed mid-unpack");
+
+    let output = two.hit().arg("pull").arg(&cache).arg(&id).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let output = two.hit().arg("verify").output().unwrap();
+    assert!(
+        stdout_of(&output).contains("0 broken, 0 leftovers"),
+        "{}",
+        stdout_of(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(
+            store
+                .read_dir()
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+                .join("share/many/2999")
+        )
+        .unwrap(),
+        "2999\n"
+    );
+}
