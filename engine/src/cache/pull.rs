@@ -22,35 +22,42 @@ impl Substituter {
     /// The closure of `ids` as the caches' entries give it, minus what `store` has. An id
     /// that no cache has is an error (with the problems met, if any explain it).
     pub fn plan_pull(&self, store: &Store, ids: &[ArtifactId]) -> Result<PullPlan, CacheError> {
-        let mut queue: Vec<ArtifactId> = ids.to_vec();
+        let mut frontier: Vec<ArtifactId> = ids.to_vec();
         let mut seen = BTreeSet::new();
         let mut items = Vec::new();
         let mut present = Vec::new();
-        while let Some(id) = queue.pop() {
-            if !seen.insert(id.clone()) {
-                continue;
+        // Breadth first, each level's entries fetched at once: a lookup is a round trip.
+        while !frontier.is_empty() {
+            let mut level = Vec::new();
+            for id in frontier.drain(..) {
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                if store.is_present(&id)? {
+                    present.push(id);
+                } else {
+                    level.push(id);
+                }
             }
-            if store.is_present(&id)? {
-                present.push(id);
-                continue;
+            let found: Vec<_> = level.par_iter().map(|id| (id, self.lookup(id))).collect();
+            for (id, (found, mut problems)) in found {
+                let Some((cache, entry)) = found else {
+                    return Err(match problems.is_empty() {
+                        true => CacheError::NotCached {
+                            id: id.clone(),
+                            caches: self.caches(),
+                        },
+                        false => problems.swap_remove(0),
+                    });
+                };
+                let index = self
+                    .caches
+                    .iter()
+                    .position(|(c, _)| c == cache)
+                    .expect("lookup returns one of the caches");
+                frontier.extend(entry.dependencies.iter().cloned());
+                items.push((index, entry));
             }
-            let (found, mut problems) = self.lookup(&id);
-            let Some((cache, entry)) = found else {
-                return Err(match problems.is_empty() {
-                    true => CacheError::NotCached {
-                        id,
-                        caches: self.caches(),
-                    },
-                    false => problems.swap_remove(0),
-                });
-            };
-            let index = self
-                .caches
-                .iter()
-                .position(|(c, _)| c == cache)
-                .expect("lookup returns one of the caches");
-            queue.extend(entry.dependencies.iter().cloned());
-            items.push((index, entry));
         }
         items.sort_by_key(|(_, entry)| entry.dependencies.len());
         present.sort();
