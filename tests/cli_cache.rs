@@ -142,6 +142,8 @@ fn pushed_artifacts_install_under_another_store_path_over_http() {
         "{}",
         stderr_of(&again)
     );
+    // Push says the id of what it was given: what `hit pull` takes elsewhere.
+    assert_eq!(stdout_of(&again).trim(), profile_id);
 
     let server = HttpServer::serve(&cache);
     let two = Env::new();

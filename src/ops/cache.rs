@@ -70,15 +70,20 @@ fn target_id(home: &Home, store: &Store, target: &str) -> Result<ArtifactId> {
     )))
 }
 
-/// What `hit push CACHE TARGET...` would write.
-pub fn push_plan(home: &Home, cache: &str, targets: &[String], force: bool) -> Result<PushPlan> {
+/// What `hit push CACHE TARGET...` would write, and the ids the targets name.
+pub fn push_plan(
+    home: &Home,
+    cache: &str,
+    targets: &[String],
+    force: bool,
+) -> Result<(PushPlan, Vec<ArtifactId>)> {
     let store = Store::for_home(home);
     let cache = Cache::parse(cache)?;
     let ids = targets
         .iter()
         .map(|target| target_id(home, &store, target))
         .collect::<Result<Vec<_>>>()?;
-    Ok(push::plan(&store, &cache, &ids, force)?)
+    Ok((push::plan(&store, &cache, &ids, force)?, ids))
 }
 
 /// Pushes the plan, signed with `key` (default: `signing_key` of config.yaml).

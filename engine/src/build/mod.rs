@@ -3,8 +3,9 @@
 //! [`Builder::build`] returns quickly when the artifact exists. Otherwise it checks that
 //! every import is built, takes the id's lock (reporting when it has to wait for another
 //! process), looks again, tries the binary caches if it has a [`Substituter`] (see
-//! [`crate::cache`]; a cache that fails is a warning, and the build goes on), claims a path, fetches and unpacks the sources into `$BUILD`,
-//! runs the commands and commits (see [`crate::store`] for the protocol).
+//! [`crate::cache`]; a cache that fails is a warning, and the build goes on), claims a
+//! path, fetches and unpacks the sources into `$BUILD`, runs the commands and commits (see
+//! [`crate::store`] for the protocol).
 //!
 //! The build's environment starts empty. It holds only:
 //!

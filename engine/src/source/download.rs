@@ -78,8 +78,9 @@ impl From<&str> for Failure {
 
 /// Why a location could not be opened.
 enum Opened {
-    /// Nothing there (HTTP 404 or 410, no such file): not an error for a cache lookup.
-    Missing,
+    /// Nothing there (HTTP 404 or 410, no such file: the reason): not an error for a
+    /// cache lookup.
+    Missing(String),
     Failed(Failure),
 }
 
@@ -180,7 +181,7 @@ impl Downloader {
     ) -> Result<Option<Vec<u8>>, Failure> {
         let (reader, _) = match self.open(location) {
             Ok(opened) => opened,
-            Err(Opened::Missing) => return Ok(None),
+            Err(Opened::Missing(_)) => return Ok(None),
             Err(Opened::Failed(failure)) => return Err(failure),
         };
         let mut bytes = Vec::new();
@@ -218,7 +219,7 @@ impl Downloader {
                     })?;
                 let status = response.status();
                 if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
-                    return Err(Opened::Missing);
+                    return Err(Opened::Missing(format!("HTTP {status}")));
                 }
                 if !status.is_success() {
                     return Err(Opened::Failed(format!("HTTP {status}").into()));
@@ -232,7 +233,7 @@ impl Downloader {
                     _ => return Err(Opened::Failed("not a file".into())),
                 },
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    return Err(Opened::Missing);
+                    return Err(Opened::Missing(error.to_string()));
                 }
                 Err(error) => return Err(Opened::Failed(error.to_string().into())),
             },
@@ -249,12 +250,7 @@ impl Downloader {
     ) -> Result<Download, Failure> {
         let (mut reader, length) = match self.open(location) {
             Ok(opened) => opened,
-            Err(Opened::Missing) => {
-                return Err(match location {
-                    Location::Http(_) => "HTTP 404 Not Found".into(),
-                    Location::File(_) => "No such file or directory (os error 2)".into(),
-                });
-            }
+            Err(Opened::Missing(reason)) => return Err(reason.into()),
             Err(Opened::Failed(failure)) => return Err(failure),
         };
         if length.is_some_and(|length| length > self.max_bytes) {

@@ -40,7 +40,7 @@ pub fn push(
     dry_run: bool,
 ) -> Result<ExitCode> {
     let cache_text = cache.display().to_string();
-    let plan = ops::push_plan(home, &cache_text, targets, force)?;
+    let (plan, ids) = ops::push_plan(home, &cache_text, targets, force)?;
     if dry_run {
         for item in &plan.items {
             let note = if item.relocation.relocatable() {
@@ -77,6 +77,10 @@ pub fn push(
         started.elapsed().as_secs_f64(),
         plan.present.len()
     );
+    // What to give `hit pull` elsewhere.
+    for id in ids {
+        println!("{id}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
