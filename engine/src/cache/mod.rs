@@ -15,9 +15,9 @@
 //! ## Push ([`push`])
 //!
 //! Plan, then apply: the plan is the closure of what was asked for, minus what the cache
-//! has; applying archives each artifact (tar of the committed tree, `.hit/` included, with
-//! times and owners zeroed, zstd level 3), one artifact per core, and writes its archive,
-//! then its entry, each to a temporary name renamed into place. An entry therefore never
+//! has; applying archives each artifact (tar of the committed tree, `.hit/` included,
+//! owners zeroed, one fixed time, zstd level 3), one artifact per core, and writes its
+//! archive, then its entry, each to a temporary name renamed into place. An entry therefore never
 //! names an archive that is not there, and two pushes of one id never mix their files (the
 //! archive's name holds its hash). An artifact that is not relocatable (it names its
 //! store inside a binary) is pushed only with `force`, and then can be installed only in a

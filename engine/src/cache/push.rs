@@ -260,9 +260,9 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Tars the artifact at `root` (its entries, `.hit/` included, in name order; owners and
-/// times zeroed, modes 0644 or 0755 as the executable bit says); returns the bytes of
-/// file contents.
+/// Tars the artifact at `root` (its entries, `.hit/` included, in name order; owners
+/// zeroed, one fixed time, modes 0644 or 0755 as the executable bit says); returns the
+/// bytes of file contents.
 fn write_tar(root: &Path, out: impl Write) -> io::Result<u64> {
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
