@@ -8,22 +8,17 @@ dependency path. No -j can finish before that path does.
 Usage: cargo build --release && python3 bench/scaling.py [--jobs 2,4,8,16] [--mirror ../shared/mirror]
        [--budget SECONDS]   (skip the remaining N once the elapsed time passes it)
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import hashed_mirror, new_home, build, REPO
+from stack import hashed_mirror, imports_of, new_home, build, REPO
 
 def critical_path(hit, profile, env):
     """The longest dependency path of the profile, by the durations hit recorded."""
     with open(os.path.join(env["HIT_HOME"], "durations.json")) as f:
         durations = json.load(f)
-    status = subprocess.run([hit, "status", profile], env=env, check=True, capture_output=True, text=True)
-    names = [line.split()[0] for line in status.stdout.splitlines()[1:] if line.strip()]
-    imports = {}
-    for name in names:
-        spec = subprocess.run([hit, "show", "buildspec", name, "-p", profile], env=env,
-                              check=True, capture_output=True, text=True)
-        imports[name] = [i["id"].split("/")[0] for i in json.loads(spec.stdout)["build"].get("import", [])]
+    imports = imports_of(hit, profile, env)
+    names = list(imports)
     def seconds(name):
         return durations.get(name, 0) / 1000  # durations.json: milliseconds per package
     memo = {}

@@ -42,8 +42,8 @@ def build(hit, profile, jobs, env, cwd):
         raise SystemExit(f"hit build {profile} failed:\n{result.stderr[-3000:]}")
     return time.perf_counter() - start
 
-def dependency_order(hit, profile, env):
-    """Package names of the profile, each after its imports."""
+def imports_of(hit, profile, env):
+    """Each package of the profile (in `hit status` order) with the names it imports."""
     status = subprocess.run([hit, "status", profile], env=env, check=True, capture_output=True, text=True)
     names = [line.split()[0] for line in status.stdout.splitlines()[1:] if line.strip()]
     imports = {}
@@ -51,6 +51,12 @@ def dependency_order(hit, profile, env):
         spec = subprocess.run([hit, "show", "buildspec", name, "-p", profile], env=env,
                               check=True, capture_output=True, text=True)
         imports[name] = [i["id"].split("/")[0] for i in json.loads(spec.stdout)["build"].get("import", [])]
+    return imports
+
+def dependency_order(hit, profile, env):
+    """Package names of the profile, each after its imports."""
+    imports = imports_of(hit, profile, env)
+    names = list(imports)
     order, done = [], set()
     def visit(name):
         if name not in done:

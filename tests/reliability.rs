@@ -107,23 +107,32 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed_1234)
 }
 
-/// Starts hit in a process group of its own, waits `delay`, and kills the whole group with
-/// SIGKILL. Returns whether it was still running (so the kill interrupted it).
-fn kill_after(env: &Env, args: &[String], delay: Duration) -> bool {
-    let mut child = env
-        .std_hit()
+/// Starts hit with `args` in a process group of its own, its output discarded.
+fn spawn_in_group<S: AsRef<std::ffi::OsStr>>(env: &Env, args: &[S]) -> std::process::Child {
+    env.std_hit()
         .args(args)
         .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    std::thread::sleep(delay);
-    let running = child.try_wait().unwrap().is_none();
+        .unwrap()
+}
+
+/// Kills the child's whole process group with SIGKILL and reaps the child.
+fn kill_group(mut child: std::process::Child) {
     let group = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
     // The group may be gone already; then there is nothing to kill.
     let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     child.wait().unwrap();
+}
+
+/// Starts hit in a process group of its own, waits `delay`, and kills the whole group with
+/// SIGKILL. Returns whether it was still running (so the kill interrupted it).
+fn kill_after(env: &Env, args: &[String], delay: Duration) -> bool {
+    let mut child = spawn_in_group(env, args);
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    kill_group(child);
     running
 }
 
@@ -463,14 +472,7 @@ fn serve_slowly(root: &Path) -> String {
 /// Starts `hit pull`, waits until `landed` says the pull reached the moment to kill, and
 /// kills it with SIGKILL. Returns whether the kill landed there (the pull still running).
 fn kill_pull_when(env: &Env, args: &[&str], landed: impl Fn() -> bool) -> bool {
-    let mut child = env
-        .std_hit()
-        .args(args)
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_in_group(env, args);
     let started = std::time::Instant::now();
     let mut hit = false;
     while started.elapsed() < Duration::from_secs(60) {
@@ -483,9 +485,7 @@ fn kill_pull_when(env: &Env, args: &[&str], landed: impl Fn() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let group = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-    child.wait().unwrap();
+    kill_group(child);
     hit
 }
 
