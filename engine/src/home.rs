@@ -80,6 +80,13 @@ pub struct Config {
     /// The secret key `hit push` signs with (a `NAME.secret` file).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// Whether build commands run in the sandbox (see [`crate::sandbox`]).
+    #[serde(default)]
+    pub sandbox: crate::sandbox::Mode,
+    /// Host paths every sandboxed build sees, read-only, besides the host's toolchain
+    /// directories (a site's software tree: `/opt/site`, `/cvmfs/...`).
+    #[serde(default)]
+    pub sandbox_paths: Vec<PathBuf>,
 }
 
 /// When hit makes what it built durable against a power loss (`sync` in config.yaml).
@@ -129,6 +136,8 @@ impl Default for Config {
             caches: Vec::new(),
             trusted_keys: Vec::new(),
             signing_key: None,
+            sandbox: crate::sandbox::Mode::Auto,
+            sandbox_paths: Vec::new(),
         }
     }
 }
@@ -178,6 +187,12 @@ caches: []
 trusted_keys: []
 # The secret key `hit push` signs with.
 # signing_key: keys/NAME.secret
+
+# Build commands run in a sandbox (docs/sandbox.md): auto (where user namespaces work,
+# else say why and build without), on (or fail), off. Host paths sandboxed builds may
+# read besides /usr, /bin, /lib*, /etc, the store and the source cache:
+# sandbox: auto
+# sandbox_paths: [/opt/site]
 ";
 
 /// A home that cannot be created or read.
@@ -389,6 +404,21 @@ impl Home {
             .signing_key
             .as_ref()
             .map(|path| self.resolve(path))
+    }
+
+    /// `sandbox_paths` of config.yaml (relative ones relative to the home).
+    pub fn sandbox_paths(&self) -> Vec<PathBuf> {
+        self.config
+            .sandbox_paths
+            .iter()
+            .map(|path| self.resolve(path))
+            .collect()
+    }
+
+    /// The empty directory each sandboxed command mounts its new root on (in a mount
+    /// namespace of its own, so all of them share it).
+    pub fn sandbox_root(&self) -> PathBuf {
+        self.root.join("sandbox-root")
     }
 
     /// Where `hit key generate` puts new keys.

@@ -19,11 +19,13 @@
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
 //!   through [`build::Reporter`] and returns a failure as data. With a
 //!   [`cache::Substituter`], it first tries to install the artifact from a binary cache.
+//! - [`sandbox`]: the namespaces each build command runs in (no root): read-only store and
+//!   host toolchain, a private `/tmp`, no network, nothing left running after it.
 //! - [`cache`]: binary caches: signed entries and archives as static files; push, and
 //!   install with every check before the commit.
 //!
-//! Dependencies point one way: `spec` <- `source`, `store`, `job` <- `cache` <- `build`,
-//! `profile`. The library
+//! Dependencies point one way: `spec` <- `source`, `store` <- `sandbox` <- `job` <- `cache`
+//! <- `build`, `profile`. The library
 //! never prints; the `hit` binary does.
 
 pub mod build;
@@ -36,6 +38,7 @@ pub mod job;
 pub mod jobserver;
 pub mod ownership;
 pub mod profile;
+pub mod sandbox;
 pub mod schedule;
 pub mod source;
 pub mod store;

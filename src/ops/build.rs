@@ -22,6 +22,7 @@ use hit_engine::durations::Durations;
 use hit_engine::home::Home;
 use hit_engine::profile;
 use hit_engine::profile::links::ProfileLinks;
+use hit_engine::sandbox::{Mode, Sandbox};
 use hit_engine::schedule::{self, ScheduleOptions, Task, TaskOutcome};
 use hit_engine::source::SourceCache;
 use hit_engine::spec::BuildSpec;
@@ -39,6 +40,9 @@ pub struct BuildOptions {
     pub fail_fast: bool,
     /// Try the binary caches of config.yaml before building (`--no-caches` turns it off).
     pub caches: bool,
+    /// Whether commands run in the sandbox: `--sandbox`/`--no-sandbox`, or `None` for
+    /// `sandbox` of config.yaml.
+    pub sandbox: Option<Mode>,
 }
 
 impl BuildOptions {
@@ -98,11 +102,20 @@ impl Drop for DrainPool<'_> {
     }
 }
 
+/// The sandbox builds of this home run in: `hit` itself is the helper.
+pub fn sandbox(home: &Home) -> Result<Sandbox> {
+    let helper = std::env::current_exe().map_err(Error::io("cannot find the hit executable"))?;
+    let mut read_only = vec![home.store_dir(), home.source_dir()];
+    read_only.extend(home.sandbox_paths());
+    Ok(Sandbox::new(helper, home.sandbox_root(), read_only))
+}
+
 fn builder<'a>(
     home: &Home,
     store: &'a Store,
     sources: &'a SourceCache,
     substituter: &'a Substituter,
+    sandbox: &'a Sandbox,
     options: &BuildOptions,
 ) -> Result<Builder<'a>> {
     let jobserver =
@@ -113,6 +126,10 @@ fn builder<'a>(
             home.config()
                 .build_timeout
                 .map(std::time::Duration::from_secs),
+        )
+        .with_sandbox(
+            sandbox,
+            options.sandbox.unwrap_or(home.config().sandbox),
         );
     Ok(if options.caches {
         builder.with_substituter(substituter)
@@ -134,7 +151,8 @@ pub fn build_spec(
     let _pool = DrainPool(&store);
     let sources = super::source_cache(home);
     let substituter = Substituter::for_home(home)?;
-    let builder = builder(home, &store, &sources, &substituter, options)?;
+    let sandbox = sandbox(home)?;
+    let builder = builder(home, &store, &sources, &substituter, &sandbox, options)?;
     reporter.event(BuildEvent::Planned { builds: 0 });
     let outcome = builder.build(spec, reporter)?;
     let (name, id) = (spec.name().as_str(), spec.id());
@@ -248,7 +266,8 @@ pub fn build_profile(
     }
     let sources = super::source_cache(home);
     let substituter = Substituter::for_home(home)?;
-    let builder = builder(home, &store, &sources, &substituter, options)?;
+    let sandbox = sandbox(home)?;
+    let builder = builder(home, &store, &sources, &substituter, &sandbox, options)?;
 
     let index: HashMap<&str, usize> = plan
         .packages

@@ -37,6 +37,7 @@ pub use failure::{BuildFailure, FailureCause};
 use crate::cache::Substituter;
 use crate::job::{BuildLog, Environment, JobRunner, LogSink, log_tail};
 use crate::jobserver::Jobserver;
+use crate::sandbox::{Mode, Sandbox, View};
 use crate::source::SourceCache;
 use crate::spec::{ArtifactId, BuildSpec, pretty_document};
 use crate::store::{ArtifactMeta, META_FORMAT, Store, StoreError};
@@ -66,6 +67,9 @@ pub enum BuildEvent<'a> {
         id: &'a ArtifactId,
         problem: &'a crate::cache::CacheError,
     },
+    /// The sandbox does not work here ([`crate::sandbox::Mode::Auto`]): builds run without
+    /// it. Sent once, by the first build that tried it.
+    SandboxUnavailable { reason: &'a str },
     /// The build starts (nothing was in the store).
     Started { id: &'a ArtifactId, log: &'a Path },
     /// Output for the build log.
@@ -149,6 +153,8 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Schedule(String),
+    #[error("{0} (`sandbox: on` in config.yaml or --sandbox asks for it; --no-sandbox builds without)")]
+    Sandbox(crate::sandbox::Unavailable),
     #[error("{path}: cannot write the build log")]
     Log {
         path: PathBuf,
@@ -165,6 +171,7 @@ pub struct Builder<'a> {
     jobserver: Option<Arc<Jobserver>>,
     timeout: Option<std::time::Duration>,
     substituter: Option<&'a Substituter>,
+    sandbox: Option<(&'a Sandbox, Mode)>,
 }
 
 struct Forward<'a> {
@@ -196,7 +203,17 @@ impl<'a> Builder<'a> {
             jobserver: None,
             timeout: None,
             substituter: None,
+            sandbox: None,
         }
+    }
+
+    /// Runs every build's commands in `sandbox` ([`Mode::Auto`]: when it works here;
+    /// [`Mode::On`]: or fail; [`Mode::Off`]: never).
+    pub fn with_sandbox(mut self, sandbox: &'a Sandbox, mode: Mode) -> Self {
+        if mode != Mode::Off {
+            self.sandbox = Some((sandbox, mode));
+        }
+        self
     }
 
     /// Tries the substituter's binary caches for each artifact before building it.
@@ -273,7 +290,16 @@ impl<'a> Builder<'a> {
                 });
             }
         }
+        let sandbox = self.sandbox(reporter)?;
         let staging = self.store.stage(id, &lock)?;
+        let view = sandbox.map(|_| View {
+            read_only: crate::sandbox::host_paths(
+                &imports.iter().map(|(_, path)| path.clone()).collect::<Vec<_>>(),
+                self.store.dir(),
+            ),
+            writable: vec![staging.work_dir.clone()],
+            binds: Vec::new(),
+        });
         reporter.event(BuildEvent::Started {
             id,
             log: &staging.log_path,
@@ -313,7 +339,8 @@ impl<'a> Builder<'a> {
             .map(|(_, path)| self.store.fingerprint(path))
             .collect::<Result<Vec<_>, _>>()?;
         let deadline = self.timeout.map(|timeout| started + timeout);
-        let mut result = self.run(spec, &staging, &mut log, vars, deadline);
+        let sandboxed = sandbox.zip(view.as_ref());
+        let mut result = self.run(spec, &staging, &mut log, vars, deadline, sandboxed);
         for ((import, path), before) in imports.iter().zip(before) {
             if self.store.fingerprint(path).ok() != Some(before) {
                 // It no longer is what its id says: out of the store, to be built again.
@@ -368,6 +395,7 @@ impl<'a> Builder<'a> {
         log: &mut BuildLog<'_>,
         vars: BTreeMap<String, String>,
         deadline: Option<Instant>,
+        sandbox: Option<(&Sandbox, &View)>,
     ) -> Result<(), FailureCause> {
         for source in spec.sources() {
             let target = staging.build_dir.join(source.unpack_dir());
@@ -408,6 +436,7 @@ impl<'a> Builder<'a> {
         JobRunner::new(log, staging.inputs_dir.clone())
             .with_jobserver(self.jobserver.as_deref())
             .with_deadline(deadline)
+            .with_sandbox(sandbox)
             .run(spec.commands(), &mut env)
             .map_err(FailureCause::Command)?;
         if let Some(broken) = self
@@ -443,6 +472,27 @@ impl<'a> Builder<'a> {
             .map_err(FailureCause::Log)?;
         }
         Ok(())
+    }
+
+    /// The sandbox to build in, if there is one and it works here.
+    fn sandbox(&self, reporter: &dyn Reporter) -> Result<Option<&'a Sandbox>, BuildError> {
+        let Some((sandbox, mode)) = self.sandbox else {
+            return Ok(None);
+        };
+        match sandbox.probe() {
+            (Ok(()), _) => Ok(Some(sandbox)),
+            (Err(unavailable), _) if mode == Mode::On => {
+                Err(BuildError::Sandbox(unavailable.clone()))
+            }
+            (Err(unavailable), tried) => {
+                if tried {
+                    reporter.event(BuildEvent::SandboxUnavailable {
+                        reason: &unavailable.reason,
+                    });
+                }
+                Ok(None)
+            }
+        }
     }
 
     fn meta(

@@ -2,6 +2,7 @@
 
 use super::log::BuildLog;
 use super::substitute::{SubstituteError, substitute};
+use crate::sandbox::{Sandbox, View};
 use crate::shell::quote;
 use crate::spec::{Command, EnvOp, RunCommand};
 use std::collections::BTreeMap;
@@ -113,6 +114,7 @@ pub struct JobRunner<'l, 'a> {
     inputs_written: usize,
     jobserver: Option<&'l crate::jobserver::Jobserver>,
     deadline: Option<std::time::Instant>,
+    sandbox: Option<(&'l Sandbox, &'l View)>,
 }
 
 impl std::fmt::Debug for JobRunner<'_, '_> {
@@ -131,7 +133,14 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             inputs_written: 0,
             jobserver: None,
             deadline: None,
+            sandbox: None,
         }
+    }
+
+    /// Runs every command inside `sandbox`, seeing what every build sees and `view`.
+    pub fn with_sandbox(mut self, sandbox: Option<(&'l Sandbox, &'l View)>) -> Self {
+        self.sandbox = sandbox;
+        self
     }
 
     /// Hands a GNU make jobserver to every command (`MAKEFLAGS` and the pipe), so that the
@@ -301,9 +310,15 @@ impl<'l, 'a> JobRunner<'l, 'a> {
             })?;
 
         check_lengths(step, &argv, &vars)?;
-        let mut command = std::process::Command::new(&program);
+        let mut command = match self.sandbox {
+            Some((sandbox, view)) => sandbox.command(view, &program, &argv[1..]),
+            None => {
+                let mut command = std::process::Command::new(&program);
+                command.args(&argv[1..]);
+                command
+            }
+        };
         command
-            .args(&argv[1..])
             .env_clear()
             .envs(&vars)
             .current_dir(&env.cwd)

@@ -357,6 +357,13 @@ pub struct BuildOptions {
     /// Build everything here; do not try the binary caches of config.yaml.
     #[arg(long)]
     pub no_caches: bool,
+    /// Run every build command in the sandbox (docs/sandbox.md), or fail where it cannot
+    /// be used (default: `sandbox` of config.yaml, `auto`).
+    #[arg(long, conflicts_with = "no_sandbox")]
+    pub sandbox: bool,
+    /// Run build commands without the sandbox.
+    #[arg(long)]
+    pub no_sandbox: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,10 @@ use std::process::ExitCode;
 const COMMAND_STACK_BYTES: usize = 256 << 20;
 
 fn main() -> ExitCode {
+    // The sandbox's helpers (see `hit_engine::sandbox`): first, while hit has one thread.
+    if let Some(code) = sandbox_helper() {
+        return code;
+    }
     quiet_on_closed_stdout();
     forward_signals();
     hit_lang::set_memory_probe(resident_bytes);
@@ -53,6 +57,33 @@ fn main() -> ExitCode {
         std::process::exit(128 + signal);
     }
     code
+}
+
+/// Runs the sandbox helper that the first argument names, if it names one; `None` for
+/// every other command. A helper that fails says why on stderr (the build's log).
+fn sandbox_helper() -> Option<ExitCode> {
+    use hit_engine::sandbox::{INIT_ARG, OUTER_ARG, Request, SETUP_FAILED};
+    let mut args = std::env::args_os().skip(1);
+    let first = args.next()?;
+    let outer = if first == OUTER_ARG {
+        true
+    } else if first == INIT_ARG {
+        false
+    } else {
+        return None;
+    };
+    let result = Request::parse(args).and_then(|request| {
+        if outer {
+            hit_engine::sandbox::outer(&request)
+        } else {
+            hit_engine::sandbox::init(&request).map(|()| 0)
+        }
+    });
+    let code = result.unwrap_or_else(|error| {
+        eprintln!("{}", hit_engine::errors::with_causes(&error));
+        SETUP_FAILED
+    });
+    Some(ExitCode::from(u8::try_from(code).unwrap_or(255)))
 }
 
 /// `hit gc --dry-run | head`: when the reader goes away, stop quietly, as other Unix tools

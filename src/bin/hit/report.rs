@@ -186,6 +186,9 @@ impl Reporter for Progress {
                     "event": "cache_problem", "id": id.to_string(),
                     "error": hit_engine::errors::with_causes(problem),
                 }),
+                BuildEvent::SandboxUnavailable { reason } => {
+                    json!({"event": "sandbox_unavailable", "reason": reason})
+                }
             };
             return self.json(value);
         }
@@ -238,6 +241,11 @@ impl Reporter for Progress {
                     }
                     bar.set_position(progress.done);
                 }
+            }
+            BuildEvent::SandboxUnavailable { reason } if !self.quiet() => {
+                self.say(&format!(
+                    "warning: the build sandbox cannot be used here: {reason}; building without it (`sandbox: off` in config.yaml silences this, `--sandbox` makes it an error)"
+                ));
             }
             BuildEvent::CacheProblem { problem, .. } if !self.quiet() => {
                 self.say(&format!(

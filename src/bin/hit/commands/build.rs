@@ -25,6 +25,11 @@ pub fn build(
             .clamp(1, hit_engine::jobserver::MAX_TOKENS),
         fail_fast: args.fail_fast,
         caches: !args.no_caches,
+        sandbox: match (args.sandbox, args.no_sandbox) {
+            (true, _) => Some(hit_engine::sandbox::Mode::On),
+            (_, true) => Some(hit_engine::sandbox::Mode::Off),
+            _ => None,
+        },
     };
     let progress = Progress::new(output(args));
     if args.dry_run && args.locked {
