@@ -301,6 +301,7 @@ fn a_build_that_fills_its_file_size_quota_fails_and_leaves_nothing() {
 #[test]
 fn a_build_that_writes_into_another_artifact_fails_and_that_artifact_stays_intact_or_goes() {
     let env = Env::new();
+    env.without_sandbox();
     let profile = env.stack(
         &[
             (
@@ -601,6 +602,7 @@ fn a_home_with_a_space_is_warned_about_when_it_is_made() {
 #[test]
 fn a_same_size_rewrite_of_an_import_with_its_time_put_back_is_caught() {
     let env = Env::new();
+    env.without_sandbox();
     let profile = env.stack(
         &[
             (

@@ -14,6 +14,7 @@ use std::path::Path;
 #[test]
 fn build_prints_the_path_last_and_a_rebuild_is_a_no_op() {
     let env = Env::new();
+    env.without_sandbox();
     let counter = env.path("runs");
     let spec = env.spec(
         "hello.json",
@@ -361,6 +362,7 @@ fn purge_removes_one_artifact() {
 #[test]
 fn four_processes_building_the_same_id_build_it_once() {
     let env = Env::new();
+    env.without_sandbox();
     let counter = env.path("count");
     let spec = env.spec(
         "slow.json",
@@ -398,6 +400,7 @@ fn four_processes_building_the_same_id_build_it_once() {
 #[test]
 fn concurrent_builders_wait_for_each_other() {
     let env = Env::new();
+    env.without_sandbox();
     let counter = env.path("count");
     let spec = env.spec(
         "slow.json",
@@ -432,6 +435,7 @@ fn concurrent_builders_wait_for_each_other() {
 #[test]
 fn kill_9_during_a_build_leaves_no_artifact_and_the_next_build_works() {
     let env = Env::new();
+    env.without_sandbox();
     let marker = env.path("slow-marker");
     std::fs::write(&marker, "").unwrap();
     let started_flag = env.path("started");
@@ -531,6 +535,7 @@ fn a_build_that_records_its_staging_path_fails() {
 #[test]
 fn commands_left_running_by_a_killed_hit_are_killed_before_the_next_build() {
     let env = Env::new();
+    env.without_sandbox();
     let count = env.path("count");
     std::fs::write(&count, "0").unwrap();
     let started = env.path("started");
@@ -699,6 +704,7 @@ fn what_a_command_leaves_running_dies_with_it_and_never_holds_the_build() {
 #[test]
 fn sigterm_to_hit_alone_ends_its_build_commands() {
     let env = Env::new();
+    env.without_sandbox();
     let marker = env.path("running");
     let spec = env.spec(
         "long.json",
@@ -723,6 +729,7 @@ fn sigterm_to_hit_alone_ends_its_build_commands() {
 #[test]
 fn a_build_that_replaces_its_artifact_dir_fails_and_leaves_nothing_in_the_store() {
     let env = Env::new();
+    env.without_sandbox();
     let spec = env.spec(
         "replace.json",
         &shell_spec(

@@ -35,7 +35,8 @@ fn setup(env: &Env) {
     .unwrap();
 }
 
-/// A `cc` that says it is another compiler, notes each use, and runs the real one.
+/// A `cc` that says it is another compiler, notes each use in the build log, and runs the
+/// real one. (The sandbox binds the wrapper's directory, as the toolchain links to it.)
 fn wrapper(env: &Env) -> std::path::PathBuf {
     let dir = env.path("wrapper");
     std::fs::create_dir_all(&dir).unwrap();
@@ -52,8 +53,7 @@ fn wrapper(env: &Env) -> std::path::PathBuf {
         &cc,
         format!(
             "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'cc (Wrapper) 99.0'; exit 0; fi\n\
-             echo used >> {}\nexec {} \"$@\"\n",
-            env.path("wrapper-used").display(),
+             echo 'the wrapper compiler was used' >&2\nexec {} \"$@\"\n",
             real.trim()
         ),
     )
@@ -98,9 +98,13 @@ fn another_compiler_changes_the_ids_of_compiled_packages_only() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
+    let log = std::fs::read_dir(env.home().join("bld/compiled"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path().join(".hit/build.log")).unwrap())
+        .collect::<String>();
     assert!(
-        env.path("wrapper-used").exists(),
-        "the build did not use the wrapper"
+        log.contains("the wrapper compiler was used"),
+        "the build did not use the wrapper: {log}"
     );
     let spec = stdout_of(
         &env.hit()

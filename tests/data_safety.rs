@@ -446,6 +446,7 @@ fn gc_clears_what_failed_work_left_but_the_newest_failure_of_each_package() {
 #[test]
 fn gc_says_whom_it_waits_for() {
     let env = Env::new();
+    env.without_sandbox();
     let go = env.path("go");
     let started = env.path("started");
     let spec = env.spec(

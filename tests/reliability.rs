@@ -191,6 +191,7 @@ fn kill_trials(trials: u64) {
     let seed = seed();
     let mut rng = Rng(seed | 1);
     let env = Env::new();
+    env.without_sandbox();
     let profile = write_profile(&env, "p.rhai", &["f"]);
     let build_args = |salt: u64| -> Vec<String> {
         vec![
@@ -300,6 +301,7 @@ fn kill_9_trials_long() {
 #[test]
 fn four_processes_with_overlapping_profiles_build_every_artifact_once() {
     let env = Env::new();
+    env.without_sandbox();
     let profiles = [
         write_profile(&env, "one.rhai", &["b", "c"]),
         write_profile(&env, "two.rhai", &["d"]),
@@ -357,6 +359,7 @@ fn four_processes_with_overlapping_profiles_build_every_artifact_once() {
 #[test]
 fn gc_waits_for_a_running_build_and_keeps_what_it_uses() {
     let env = Env::new();
+    env.without_sandbox();
     let recipes = env.path("gc-recipes");
     std::fs::create_dir_all(&recipes).unwrap();
     let (started, release) = (env.path("started"), env.path("release"));

@@ -127,10 +127,7 @@ fn builder<'a>(
                 .build_timeout
                 .map(std::time::Duration::from_secs),
         )
-        .with_sandbox(
-            sandbox,
-            options.sandbox.unwrap_or(home.config().sandbox),
-        );
+        .with_sandbox(sandbox, options.sandbox.unwrap_or(home.config().sandbox));
     Ok(if options.caches {
         builder.with_substituter(substituter)
     } else {

@@ -153,7 +153,9 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Schedule(String),
-    #[error("{0} (`sandbox: on` in config.yaml or --sandbox asks for it; --no-sandbox builds without)")]
+    #[error(
+        "{0} (`sandbox: on` in config.yaml or --sandbox asks for it; --no-sandbox builds without)"
+    )]
     Sandbox(crate::sandbox::Unavailable),
     #[error("{path}: cannot write the build log")]
     Log {
@@ -294,7 +296,10 @@ impl<'a> Builder<'a> {
         let staging = self.store.stage(id, &lock)?;
         let view = sandbox.map(|_| View {
             read_only: crate::sandbox::host_paths(
-                &imports.iter().map(|(_, path)| path.clone()).collect::<Vec<_>>(),
+                &imports
+                    .iter()
+                    .map(|(_, path)| path.clone())
+                    .collect::<Vec<_>>(),
                 self.store.dir(),
             ),
             writable: vec![staging.work_dir.clone()],

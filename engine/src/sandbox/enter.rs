@@ -15,6 +15,7 @@
 //!    command. The command is then PID 1: when it exits, the kernel kills everything left
 //!    in its namespace.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -261,8 +262,11 @@ fn build_root(request: &Request) -> Result<(), EnterError> {
     use rustix::mount::{MountFlags, MountPropagationFlags, mount, mount_change};
     let root = &request.root;
     // Nothing mounted here may show up in the host's namespace.
-    mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
-        .map_err(setup(|| "make the mounts private".into()))?;
+    mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(setup(|| "make the mounts private".into()))?;
     tmpfs(root, "mode=0755")?;
     // First what is the sandbox's own, then the host's paths into it (some may be in
     // `/tmp`, as a store in /tmp is).
@@ -319,15 +323,20 @@ fn build_root(request: &Request) -> Result<(), EnterError> {
         binds.push((from.clone(), to.clone(), true));
     }
     binds.sort_by_key(|(_, to, _)| to.components().count());
-    let mut read_only = Vec::new();
-    for (from, to, writable) in &binds {
-        let Ok(meta) = std::fs::symlink_metadata(from) else {
-            continue; // `/lib32` and the like: absent on this host
-        };
+    binds.retain(|(from, _, _)| std::fs::symlink_metadata(from).is_ok()); // no `/lib32` here
+    // Mount points first. Those in the private /tmp (a store in /tmp) are made on its
+    // tmpfs, and the directories made for them are then bound read-only onto themselves:
+    // a build must not be able to write a `config.yaml` next to the store it sees, even
+    // one nobody else would ever read.
+    let mut made_in_tmp = BTreeSet::new();
+    for (from, to, _) in &binds {
         let target = inside(root, to);
+        let meta = std::fs::symlink_metadata(from)
+            .map_err(setup_io(|| format!("read {}", from.display())))?;
         if meta.file_type().is_symlink() && from == to {
             // Merged /usr: `/bin -> usr/bin` stays a link.
-            let link = std::fs::read_link(from).map_err(setup_io(|| format!("read {}", from.display())))?;
+            let link = std::fs::read_link(from)
+                .map_err(setup_io(|| format!("read {}", from.display())))?;
             make_parent(&target)?;
             if std::fs::symlink_metadata(&target).is_err() {
                 std::os::unix::fs::symlink(&link, &target)
@@ -336,6 +345,30 @@ fn build_root(request: &Request) -> Result<(), EnterError> {
             continue;
         }
         mount_point(&target, meta.is_dir())?;
+        if let Ok(rest) = to.strip_prefix("/tmp")
+            && let Some(first) = rest.components().next()
+        {
+            made_in_tmp.insert(tmp.join(first));
+        }
+    }
+    for dir in &made_in_tmp {
+        rustix::mount::mount_bind(dir, dir).map_err(setup(|| format!("bind {}", dir.display())))?;
+        rustix::mount::mount_remount(
+            dir,
+            MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+            "",
+        )
+        .map_err(setup(|| format!("make {} read-only", dir.display())))?;
+    }
+    // Parents before children: a writable stage inside the read-only store.
+    let mut read_only = Vec::new();
+    for (from, to, writable) in &binds {
+        let target = inside(root, to);
+        if from == to
+            && std::fs::symlink_metadata(from).is_ok_and(|meta| meta.file_type().is_symlink())
+        {
+            continue;
+        }
         rustix::mount::mount_bind_recursive(from, &target)
             .map_err(setup(|| format!("bind {}", from.display())))?;
         if !writable {
@@ -347,8 +380,12 @@ fn build_root(request: &Request) -> Result<(), EnterError> {
     }
     rustix::mount::mount_remount(&dev, MountFlags::RDONLY | MountFlags::NOSUID, "")
         .map_err(setup(|| "make /dev read-only".into()))?;
-    rustix::mount::mount_remount(root, MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV, "")
-        .map_err(setup(|| "make the root read-only".into()))
+    rustix::mount::mount_remount(
+        root,
+        MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        "",
+    )
+    .map_err(setup(|| "make the root read-only".into()))
 }
 
 fn tmpfs(path: &Path, options: &str) -> Result<(), EnterError> {
@@ -370,7 +407,9 @@ fn remount_read_only(host: &Path, target: &Path) -> Result<(), EnterError> {
     use rustix::fs::StatVfsMountFlags as Has;
     use rustix::mount::MountFlags;
     let has = rustix::fs::statvfs(host)
-        .map_err(setup(|| format!("read the mount flags of {}", host.display())))?
+        .map_err(setup(|| {
+            format!("read the mount flags of {}", host.display())
+        }))?
         .f_flag;
     let mut flags = MountFlags::BIND | MountFlags::RDONLY;
     for (have, keep) in [

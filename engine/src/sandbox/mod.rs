@@ -105,7 +105,11 @@ impl Sandbox {
     /// on (each command mounts it in its own namespace, so all share it); `read_only` what
     /// every command sees besides [`HOST_DIRS`] (the store, the source cache, configured
     /// paths).
-    pub fn new(helper: PathBuf, root: PathBuf, read_only: impl IntoIterator<Item = PathBuf>) -> Self {
+    pub fn new(
+        helper: PathBuf,
+        root: PathBuf,
+        read_only: impl IntoIterator<Item = PathBuf>,
+    ) -> Self {
         let mut all: Vec<PathBuf> = HOST_DIRS.iter().map(PathBuf::from).collect();
         all.extend(read_only);
         Self {
@@ -184,12 +188,7 @@ impl Sandbox {
 
     /// A command that runs `program args` inside the sandbox, seeing `view`. The caller
     /// sets its environment, working directory and output as for the program itself.
-    pub fn command(
-        &self,
-        view: &View,
-        program: &Path,
-        args: &[String],
-    ) -> std::process::Command {
+    pub fn command(&self, view: &View, program: &Path, args: &[String]) -> std::process::Command {
         let mut argv = vec![program.as_os_str().to_owned()];
         argv.extend(args.iter().map(std::ffi::OsString::from));
         let mut command = std::process::Command::new(&self.helper);
@@ -250,9 +249,7 @@ pub fn host_paths(imports: &[PathBuf], store: &Path) -> Vec<PathBuf> {
             continue;
         }
         for target in absolute_links(import) {
-            let seen = |dir: &Path| {
-                target.starts_with(dir)
-            };
+            let seen = |dir: &Path| target.starts_with(dir);
             if HOST_DIRS.iter().any(|dir| seen(Path::new(dir))) || seen(store) {
                 continue;
             }
