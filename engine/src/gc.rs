@@ -304,7 +304,7 @@ fn leftovers(
         for entry in entries.flatten() {
             let path = entry.path();
             match BuildDirEntry::parse(&entry.file_name().to_string_lossy()) {
-                Some(BuildDirEntry::Build(id)) => {
+                Some(BuildDirEntry::Build(id) | BuildDirEntry::Check(id)) => {
                     let modified = entry
                         .metadata()
                         .and_then(|m| m.modified())
@@ -429,7 +429,9 @@ fn tree_size(path: &Path) -> u64 {
 
 fn build_dir_id(path: &Path) -> Option<ArtifactId> {
     match crate::ownership::BuildDirEntry::parse(&path.file_name()?.to_string_lossy())? {
-        crate::ownership::BuildDirEntry::Build(id) => Some(id),
+        crate::ownership::BuildDirEntry::Build(id) | crate::ownership::BuildDirEntry::Check(id) => {
+            Some(id)
+        }
         _ => None,
     }
 }

@@ -18,7 +18,7 @@
 //! | role | directory | what hit may delete in it |
 //! |------|-----------|---------------------------|
 //! | store | `store_dir` | `<name>/<base32 prefix>` artifacts carrying `.hit/artifact.json` that names that place; claims |
-//! | builds | `build_dir` | `<name>-<hash>`, `pool-<pid>`, `gc-*`, `purge-<name>-*` |
+//! | builds | `build_dir` | `<name>-<hash>`, `check-<name>-<hash>`, `pool-<pid>`, `gc-*`, `purge-<name>-*` |
 //! | sources | `source_dir` | `sha256/<64 hex>`, `b32/<base32>`, `files/<base32>`, `tmp/*` |
 //! | roots | `gc_roots_dir` | `<link name>-<16 base32>` records |
 //!
@@ -225,6 +225,9 @@ pub enum BuildDirEntry {
     Pool(u32),
     /// `gc-*`, `purge-<name>-*`: what gc and purge are deleting.
     Trash,
+    /// `check-<name>-<hash>`: a rebuild of a built artifact by `hit build --check`, kept
+    /// when it differed.
+    Check(ArtifactId),
 }
 
 impl BuildDirEntry {
@@ -244,10 +247,16 @@ impl BuildDirEntry {
         {
             return Some(Self::Trash);
         }
-        let (package, hash) = name.rsplit_once('-')?;
-        ArtifactId::new(PackageName::new(package).ok()?, hash)
-            .ok()
-            .map(Self::Build)
+        let id = |name: &str| {
+            let (package, hash) = name.rsplit_once('-')?;
+            ArtifactId::new(PackageName::new(package).ok()?, hash).ok()
+        };
+        if let Some(rest) = name.strip_prefix("check-")
+            && let Some(id) = id(rest)
+        {
+            return Some(Self::Check(id));
+        }
+        id(name).map(Self::Build)
     }
 }
 
@@ -349,6 +358,10 @@ mod tests {
         assert!(matches!(
             BuildDirEntry::parse("zlib-abcdefghijklmnopqrstuvwxyz234567"),
             Some(BuildDirEntry::Build(_))
+        ));
+        assert!(matches!(
+            BuildDirEntry::parse("check-zlib-abcdefghijklmnopqrstuvwxyz234567"),
+            Some(BuildDirEntry::Check(_))
         ));
         for foreign in ["pool-x", "gc-", "obj", "zlib-1.2", "purge-", "gc-my notes"] {
             assert_eq!(BuildDirEntry::parse(foreign), None, "{foreign}");

@@ -622,7 +622,9 @@ fn build_leftovers(store: &Store) -> Result<(Vec<PathBuf>, Vec<PathBuf>), StoreE
             continue;
         }
         let stale = match BuildDirEntry::parse(&name) {
-            Some(BuildDirEntry::Build(id)) => store.try_lock(&id)?.is_some(),
+            Some(BuildDirEntry::Build(id) | BuildDirEntry::Check(id)) => {
+                store.try_lock(&id)?.is_some()
+            }
             // The pool of a live process is in use (or will be, by that process).
             Some(BuildDirEntry::Pool(pid)) => !Path::new(&format!("/proc/{pid}")).exists(),
             // gc's and purge's trash: nothing to wait for.

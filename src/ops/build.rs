@@ -110,7 +110,7 @@ pub fn sandbox(home: &Home) -> Result<Sandbox> {
     Ok(Sandbox::new(helper, home.sandbox_root(), read_only))
 }
 
-fn builder<'a>(
+pub(crate) fn builder<'a>(
     home: &Home,
     store: &'a Store,
     sources: &'a SourceCache,

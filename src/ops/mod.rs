@@ -3,6 +3,7 @@
 //! | module | commands |
 //! |--------|----------|
 //! | [`build`] | `hit build` of a profile (plan, schedule, assemble, link) or of one build.json |
+//! | [`check`] | `hit build --check`: rebuild and compare with the store |
 //! | [`cache`] | `hit key generate`, `hit push`, `hit pull` |
 //! | [`inspect`] | `hit status`, `hit show`, `hit hash`, `hit resolve`, `hit bdir` |
 //! | [`sources`] | `hit fetch`, `hit unpack` |
@@ -25,6 +26,7 @@
 pub mod build;
 pub mod cache;
 pub mod catalog;
+pub mod check;
 pub mod contents;
 pub mod develop;
 pub mod env;

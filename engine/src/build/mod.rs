@@ -28,9 +28,11 @@
 //! last lines and where the log and the build directory are; the build directory is kept.
 //! Only a problem with the store itself (or an import that is not built) is an `Err`.
 
+mod check;
 mod environment;
 mod failure;
 
+pub use check::{CheckOutcome, Difference};
 pub use environment::{BuildDirs, BuildEnvironment};
 pub use failure::{BuildFailure, FailureCause};
 
@@ -157,6 +159,16 @@ pub enum BuildError {
         "{0} (`sandbox: on` in config.yaml or --sandbox asks for it; --no-sandbox builds without)"
     )]
     Sandbox(crate::sandbox::Unavailable),
+    #[error("{id} is not built: nothing to check")]
+    NotBuilt { id: ArtifactId },
+    #[error("--check needs the build sandbox, to rebuild at the artifact's own path, and {}", .0.reason)]
+    CheckNeedsSandbox(crate::sandbox::Unavailable),
+    #[error("{path}: {what}")]
+    Check {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: cannot write the build log")]
     Log {
         path: PathBuf,
@@ -321,23 +333,9 @@ impl<'a> Builder<'a> {
         ))
         .map_err(log_error)?;
 
-        let environment = BuildEnvironment::new(
-            BuildDirs {
-                artifact: &staging.artifact_dir,
-                build: &staging.build_dir,
-                home: &staging.home_dir,
-            },
-            &imports,
-        );
-        let mut vars = self.host_env.clone();
-        if let Some(path) = environment.path(vars.get("PATH").map(String::as_str)) {
-            vars.insert("PATH".into(), path);
-        }
-        vars.extend(environment.vars);
-        for (name, value) in &vars {
-            log.line(&format!("hit: env {name}={value}"))
-                .map_err(log_error)?;
-        }
+        let vars = self
+            .variables(&staging, &imports, &mut log)
+            .map_err(log_error)?;
 
         let before = imports
             .iter()
@@ -345,7 +343,9 @@ impl<'a> Builder<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let deadline = self.timeout.map(|timeout| started + timeout);
         let sandboxed = sandbox.zip(view.as_ref());
-        let mut result = self.run(spec, &staging, &mut log, vars, deadline, sandboxed);
+        let mut result = self
+            .run(spec, &staging, &mut log, vars, deadline, sandboxed)
+            .and_then(|()| self.check_stage(&staging, &mut log));
         for ((import, path), before) in imports.iter().zip(before) {
             if self.store.fingerprint(path).ok() != Some(before) {
                 // It no longer is what its id says: out of the store, to be built again.
@@ -392,7 +392,33 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Sources, then commands, then the checks of what the build left.
+    /// The variables a build starts with (see the module doc), each written to the log.
+    fn variables(
+        &self,
+        staging: &crate::store::Staging,
+        imports: &[(&crate::spec::Import, PathBuf)],
+        log: &mut BuildLog<'_>,
+    ) -> std::io::Result<BTreeMap<String, String>> {
+        let environment = BuildEnvironment::new(
+            BuildDirs {
+                artifact: &staging.artifact_dir,
+                build: &staging.build_dir,
+                home: &staging.home_dir,
+            },
+            imports,
+        );
+        let mut vars = self.host_env.clone();
+        if let Some(path) = environment.path(vars.get("PATH").map(String::as_str)) {
+            vars.insert("PATH".into(), path);
+        }
+        vars.extend(environment.vars);
+        for (name, value) in &vars {
+            log.line(&format!("hit: env {name}={value}"))?;
+        }
+        Ok(vars)
+    }
+
+    /// Fetches and unpacks the sources into `$BUILD`, then runs the commands.
     fn run(
         &self,
         spec: &BuildSpec,
@@ -443,7 +469,16 @@ impl<'a> Builder<'a> {
             .with_deadline(deadline)
             .with_sandbox(sandbox)
             .run(spec.commands(), &mut env)
-            .map_err(FailureCause::Command)?;
+            .map_err(FailureCause::Command)
+    }
+
+    /// What a build's commands left that the store refuses: a replaced claim, a file
+    /// naming the stage, a device node.
+    fn check_stage(
+        &self,
+        staging: &crate::store::Staging,
+        log: &mut BuildLog<'_>,
+    ) -> Result<(), FailureCause> {
         if let Some(broken) = self
             .store
             .check_claim(staging)
@@ -525,6 +560,7 @@ impl<'a> Builder<'a> {
             dependencies: dependencies.into_iter().collect(),
             content_hash: None,
             relocatable: None,
+            reproducible: None,
         })
     }
 }

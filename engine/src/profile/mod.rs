@@ -168,6 +168,7 @@ pub fn assemble(store: &Store, spec: &ProfileSpec) -> Result<(PathBuf, bool), Pr
         dependencies: dependencies.into_iter().collect(),
         content_hash: None,
         relocatable: None,
+        reproducible: None,
     };
     std::fs::write(
         &staging.log_path,

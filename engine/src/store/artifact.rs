@@ -31,4 +31,8 @@ pub struct ArtifactMeta {
     /// findings are in `.hit/relocation.json`). Set at commit; absent in older artifacts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relocatable: Option<bool>,
+    /// Whether a rebuild gave the same contents (`hit build --check`); absent until
+    /// checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducible: Option<bool>,
 }

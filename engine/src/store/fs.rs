@@ -36,6 +36,18 @@ pub(crate) fn make_read_only(root: &Path, include_root: bool) -> io::Result<()> 
     Ok(())
 }
 
+/// Gives one path (not what is under it) its owner's write bit, or takes every write bit
+/// away.
+pub(crate) fn set_writable(path: &Path, writable: bool) -> io::Result<()> {
+    let mode = fs::symlink_metadata(path)?.permissions().mode();
+    let mode = if writable {
+        mode | 0o200
+    } else {
+        mode & !0o222
+    };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
 /// The first entry under `root` (not `root` itself, symlinks not followed) that has a
 /// write bit. Entries are looked at through their directory (`fstatat` on the directory's
 /// descriptor, which `DirEntry::metadata` does), not by full path, and symlinks not at all:

@@ -627,6 +627,62 @@ impl Store {
         })
     }
 
+    /// A scratch stage to rebuild the built artifact at `path` in (`hit build --check`):
+    /// the work dir is `check-<name>-<hash>`, emptied first; `artifact_dir` is `path`
+    /// itself, which only the sandbox can show the rebuild in place of the artifact. The
+    /// caller holds the id's lock.
+    pub fn stage_check(
+        &self,
+        id: &ArtifactId,
+        path: &Path,
+        _lock: &FileLock,
+    ) -> Result<Staging, StoreError> {
+        let work_dir = self
+            .build_dir
+            .join(format!("check-{}-{}", id.name(), id.hash()));
+        fs::remove_tree(&work_dir)
+            .map_err(io_error("cannot clear the old check dir", &work_dir))?;
+        let staging = Staging {
+            id: id.clone(),
+            artifact_dir: path.to_owned(),
+            stage_dir: work_dir.join("stage"),
+            build_dir: work_dir.join("build"),
+            home_dir: work_dir.join("home"),
+            inputs_dir: work_dir.join("inputs"),
+            log_path: work_dir.join("build.log"),
+            work_dir,
+        };
+        for dir in [&staging.stage_dir, &staging.build_dir, &staging.home_dir] {
+            std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+        }
+        Ok(staging)
+    }
+
+    /// Deletes a check's work dir (when the rebuild matched: nothing to look at).
+    pub fn remove_check(&self, staging: &Staging) -> Result<(), StoreError> {
+        fs::remove_tree(&staging.work_dir).map_err(io_error("cannot remove", &staging.work_dir))
+    }
+
+    /// Records in the artifact's `artifact.json` whether a rebuild gave the same contents.
+    /// The file is replaced atomically, under the commit lock.
+    pub fn record_reproducible(&self, path: &Path, reproducible: bool) -> Result<(), StoreError> {
+        let _commit = self.commit_lock()?;
+        let meta_dir = path.join(META_DIR);
+        let mut meta = self.read_meta(path)?;
+        meta.reproducible = Some(reproducible);
+        let mut json = serde_json::to_string_pretty(&meta).expect("metadata always serializes");
+        json.push('\n');
+        let temp = meta_dir.join("artifact.json.tmp");
+        let result = fs::set_writable(&meta_dir, true)
+            .and_then(|()| std::fs::write(&temp, &json))
+            .and_then(|()| fs::set_writable(&temp, false))
+            .and_then(|()| std::fs::rename(&temp, meta_dir.join("artifact.json")));
+        let sealed = fs::set_writable(&meta_dir, false);
+        result
+            .and(sealed)
+            .map_err(io_error("cannot update", &meta_dir.join("artifact.json")))
+    }
+
     /// Picks the artifact path and points it at the stage (see the module doc).
     fn claim(&self, id: &ArtifactId, stage: &Path) -> Result<PathBuf, StoreError> {
         let name_dir = self.dir.join(id.name().as_str());
@@ -933,6 +989,7 @@ mod tests {
             dependencies: vec![],
             content_hash: None,
             relocatable: None,
+            reproducible: None,
         };
         store.commit(&staging, &meta, "{}").unwrap()
     }
@@ -974,6 +1031,7 @@ mod tests {
             dependencies: vec![],
             content_hash: None,
             relocatable: None,
+            reproducible: None,
         };
         store.commit(&staging, &meta, "{}").unwrap();
         assert!(!staging.work_dir.exists());

@@ -364,6 +364,14 @@ pub struct BuildOptions {
     /// Run build commands without the sandbox.
     #[arg(long)]
     pub no_sandbox: bool,
+    /// After the build, rebuild every package of it in a scratch stage (in the sandbox, at
+    /// the artifact's own path) and compare with the store, file by file; exit 1 if one
+    /// differs. The result is recorded in each artifact.json (`reproducible`).
+    #[arg(long, conflicts_with_all = ["dry_run", "no_sandbox"])]
+    pub check: bool,
+    /// With --check: rebuild each package this many times (each compared with the store).
+    #[arg(long, value_name = "N", requires = "check", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

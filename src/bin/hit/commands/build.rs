@@ -57,6 +57,10 @@ pub fn build(
             BuildOutcome::Fetched { fetched, .. } => (Some(fetched.path), ExitCode::SUCCESS),
             BuildOutcome::Failed(_) => (None, ExitCode::FAILURE),
         };
+        if args.check && path.is_some() {
+            let packages = [(spec.name().to_string(), spec.clone())];
+            return check(home, &packages, &options, args, &progress);
+        }
         if let Some(path) = path {
             match progress.output() {
                 Output::Json => progress
@@ -95,6 +99,10 @@ pub fn build(
     match result? {
         ProfileBuild::Linked(linked) => {
             report_linked(&linked, &progress);
+            if args.check {
+                let packages = hit::ops::check::profile_packages(&request)?;
+                return check(home, &packages, &options, args, &progress);
+            }
             Ok(ExitCode::SUCCESS)
         }
         ProfileBuild::Failed(failed) => {
@@ -138,6 +146,127 @@ pub fn build(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `hit build --check`: rebuilds and compares each package, saying how each went as it
+/// ends; exit 1 when one differs or its rebuild failed.
+fn check(
+    home: &Home,
+    packages: &[(String, hit_engine::spec::BuildSpec)],
+    options: &BuildOptions,
+    args: &BuildArgs,
+    progress: &Progress,
+) -> Result<ExitCode> {
+    use hit_engine::build::CheckOutcome;
+    let rounds = args.rounds.unwrap_or(1) as usize;
+    let diffoscope = which("diffoscope");
+    let mut say = |checked: &hit::ops::check::Checked| {
+        let id = &checked.id;
+        if progress.output() == Output::Json {
+            let rounds: Vec<_> = checked
+                .rounds
+                .iter()
+                .map(|round| match round {
+                    CheckOutcome::Same { duration, .. } => {
+                        json!({"same": true, "duration_ms": duration.as_millis() as u64})
+                    }
+                    CheckOutcome::Differs { rebuild, differences, .. } => json!({
+                        "same": false, "rebuild": rebuild,
+                        "differences": differences.iter().map(|d| json!({"path": d.path, "what": d.what})).collect::<Vec<_>>(),
+                    }),
+                    CheckOutcome::Failed(failure) => json!({
+                        "same": null, "error": failure.cause.to_string(), "log": failure.log,
+                        "log_tail": failure.log_tail,
+                    }),
+                })
+                .collect();
+            progress.json(json!({
+                "event": "checked", "name": checked.name, "id": id.to_string(),
+                "reproducible": checked.reproducible(), "rounds": rounds,
+            }));
+            return;
+        }
+        for round in &checked.rounds {
+            match round {
+                CheckOutcome::Same { duration, .. } => progress.say(&format!(
+                    "{id}: reproducible (rebuilt in {:.1} s, the same files)",
+                    duration.as_secs_f64()
+                )),
+                CheckOutcome::Differs {
+                    path,
+                    rebuild,
+                    differences,
+                } => {
+                    let mut text = format!(
+                        "{id}: NOT reproducible: {} differ{} (the rebuild is kept in {}):",
+                        count(differences.len(), "path", "paths"),
+                        if differences.len() == 1 { "s" } else { "" },
+                        rebuild.display()
+                    );
+                    for difference in differences {
+                        text.push_str(&format!("\n  {difference}"));
+                    }
+                    if let Some(first) = differences.first() {
+                        text.push_str(&format!(
+                            "\n  {} {} {}",
+                            if diffoscope {
+                                "compare:"
+                            } else {
+                                "compare (diffoscope is not installed):"
+                            },
+                            hit_engine::shell::quote(&[
+                                "diffoscope".to_owned(),
+                                path.join(&first.path).display().to_string()
+                            ]),
+                            hit_engine::shell::quote(&[rebuild
+                                .join(&first.path)
+                                .display()
+                                .to_string()])
+                        ));
+                    }
+                    progress.say(&text);
+                }
+                CheckOutcome::Failed(failure) => progress.say(&format!(
+                    "{id}: the rebuild failed: {}",
+                    crate::report::failure(
+                        failure,
+                        matches!(progress.output(), Output::Human { verbose: true, .. })
+                    )
+                )),
+            }
+        }
+    };
+    let checked = hit::ops::check::check(home, packages, rounds, options, progress, &mut say)?;
+    let differ: Vec<&str> = checked
+        .iter()
+        .filter(|checked| !checked.reproducible())
+        .map(|checked| checked.name.as_str())
+        .collect();
+    if progress.output() != Output::Json {
+        if differ.is_empty() {
+            progress.say(&format!(
+                "checked {}: all reproducible",
+                count(checked.len(), "package", "packages")
+            ));
+        } else {
+            progress.say(&format!(
+                "error: not reproducible: {} (of {} checked)",
+                differ.join(", "),
+                checked.len()
+            ));
+        }
+    }
+    Ok(if differ.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Whether `program` is on PATH.
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// `3 fetched, ` when some packages came from a binary cache, else nothing.
