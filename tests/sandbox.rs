@@ -345,3 +345,103 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     let uid = std::fs::read_to_string(dir.join("p/uid")).unwrap();
     assert_eq!(uid.trim(), "65534");
 }
+
+#[test]
+fn check_rebuilds_in_place_and_names_what_differs() {
+    if !namespaces_work() {
+        return;
+    }
+    let env = Env::new();
+    let recipes = env.path("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    // `steady` writes its own path (the same in the rebuild: the sandbox puts the scratch
+    // stage there); `stamped` writes the time.
+    std::fs::write(
+        recipes.join("steady.rhai"),
+        r#"recipe(#{ name: "steady", toolchain: false,
+    stages: [stage("install", ["mkdir -p $ARTIFACT/share", "echo $ARTIFACT > $ARTIFACT/share/where"])] })"#,
+    )
+    .unwrap();
+    std::fs::write(
+        recipes.join("stamped.rhai"),
+        r#"recipe(#{ name: "stamped", toolchain: false, deps: ["steady"],
+    stages: [stage("install", ["echo same > $ARTIFACT/same", "date +%s%N > $ARTIFACT/when"])] })"#,
+    )
+    .unwrap();
+    std::fs::write(
+        env.path("p.rhai"),
+        r#"profile(#{ package_dirs: ["recipes"], packages: ["stamped"] })"#,
+    )
+    .unwrap();
+    let output = env
+        .hit()
+        .args(["build", "p.rhai", "--check", "--rounds", "2"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches(": reproducible (rebuilt in").count(),
+        2,
+        "steady, twice: {stderr}"
+    );
+    assert!(
+        stderr.contains("NOT reproducible: 1 path differs")
+            && stderr.contains("  when: contents changed")
+            && stderr.contains("first difference at byte")
+            && stderr.contains("diffoscope "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: not reproducible: stamped (of 2 checked)"),
+        "{stderr}"
+    );
+    let meta = |name: &str| {
+        let dir = std::fs::read_dir(env.home().join("bld").join(name))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::read_to_string(dir.join(".hit/artifact.json")).unwrap()
+    };
+    assert!(
+        meta("steady").contains("\"reproducible\": true"),
+        "{}",
+        meta("steady")
+    );
+    assert!(meta("stamped").contains("\"reproducible\": false"));
+    // The store is intact: the rebuilds went to scratch stages.
+    verify_clean(&env);
+
+    // JSON says the same, one event per package.
+    let output = env
+        .hit()
+        .args(["build", "p.rhai", "--check", "--json"])
+        .output()
+        .unwrap();
+    let checked: Vec<serde_json::Value> = stdout_of(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|event: &serde_json::Value| event["event"] == "checked")
+        .collect();
+    assert_eq!(checked.len(), 2);
+    assert_eq!(checked[0]["reproducible"], true);
+    assert_eq!(checked[1]["reproducible"], false);
+    assert_eq!(checked[1]["rounds"][0]["differences"][0]["path"], "when");
+
+    // Without the sandbox there is no check.
+    std::fs::write(env.home().join("config.yaml"), "sandbox: off\n").unwrap();
+    let output = env
+        .hit()
+        .args(["build", "p.rhai", "--check"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_of(&output).contains("--check needs the build sandbox")
+            && stderr_of(&output).contains("turned off"),
+        "{}",
+        stderr_of(&output)
+    );
+}
