@@ -164,5 +164,41 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) ->
     );
     let file = dir.join("hit-build.sh");
     std::fs::write(&file, script).map_err(Error::io(file.display().to_string()))?;
+    write_sandbox_script(home, &dir, &imports)?;
     Ok(dir)
+}
+
+/// `hit-sandbox.sh` in a `hit bdir` directory: runs a shell, or the command given, in the
+/// sandbox a build of the package gets (DIR writable, the store and the host's toolchain
+/// read-only, no network), to debug a build that fails only there.
+fn write_sandbox_script(
+    home: &Home,
+    dir: &Path,
+    imports: &[(&hit_engine::spec::Import, PathBuf)],
+) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = super::build::sandbox(home)?;
+    let store = Store::for_home(home);
+    let view = hit_engine::sandbox::View {
+        read_only: hit_engine::sandbox::host_paths(
+            &imports
+                .iter()
+                .map(|(_, path)| path.clone())
+                .collect::<Vec<_>>(),
+            store.dir(),
+        ),
+        writable: vec![dir.to_owned()],
+        binds: Vec::new(),
+    };
+    let (helper, args) = sandbox.argv(&view, Vec::new());
+    let mut words = vec![helper.display().to_string()];
+    words.extend(args.iter().map(|arg| arg.to_string_lossy().into_owned()));
+    let script = format!(
+        "#!/bin/sh\n# A shell, or the command given, in the sandbox a build gets (docs/sandbox.md):\n#   ./hit-sandbox.sh sh hit-build.sh\ncd \"$(dirname \"$0\")\" || exit 1\n[ $# -gt 0 ] || set -- /bin/sh\nexec {} \"$@\"\n",
+        hit_engine::shell::quote(&words)
+    );
+    let file = dir.join("hit-sandbox.sh");
+    std::fs::write(&file, script).map_err(Error::io(file.display().to_string()))?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+        .map_err(Error::io(file.display().to_string()))
 }

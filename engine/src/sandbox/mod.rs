@@ -191,11 +191,22 @@ impl Sandbox {
     pub fn command(&self, view: &View, program: &Path, args: &[String]) -> std::process::Command {
         let mut argv = vec![program.as_os_str().to_owned()];
         argv.extend(args.iter().map(std::ffi::OsString::from));
-        let mut command = std::process::Command::new(&self.helper);
+        let (helper, args) = self.argv(view, argv);
+        let mut command = std::process::Command::new(helper);
+        command.args(args);
         command
-            .arg(OUTER_ARG)
-            .args(self.request(view, argv, false).to_args());
-        command
+    }
+
+    /// The helper and its arguments that run `command` inside the sandbox (for a script:
+    /// `hit bdir` writes one that runs a shell as a build would be run).
+    pub fn argv(
+        &self,
+        view: &View,
+        command: Vec<std::ffi::OsString>,
+    ) -> (&Path, Vec<std::ffi::OsString>) {
+        let mut args = vec![std::ffi::OsString::from(OUTER_ARG)];
+        args.extend(self.request(view, command, false).to_args());
+        (&self.helper, args)
     }
 }
 

@@ -61,7 +61,8 @@ pub fn resolve(home: &Home, args: ResolveArgs) -> Result<ExitCode> {
 pub fn bdir(home: &Home, package: &str, dir: &Path, profile: ProfileArg) -> Result<ExitCode> {
     let dir = inspect::bdir(home, package, dir, &request(profile))?;
     eprintln!(
-        "sources of {package} unpacked; to build by hand:\n  cd {} && sh hit-build.sh",
+        "sources of {package} unpacked; to build by hand:\n  cd {} && sh hit-build.sh\nor in the build sandbox (./hit-sandbox.sh alone starts a shell in it):\n  cd {} && ./hit-sandbox.sh sh hit-build.sh",
+        dir.display(),
         dir.display()
     );
     println!("{}", dir.display());
