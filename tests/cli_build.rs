@@ -122,7 +122,16 @@ fn the_environment_starts_empty_with_home_inside_the_build_dir() {
     names.retain(|name| !matches!(*name, "PWD" | "SHLVL" | "OLDPWD" | "_"));
     assert_eq!(
         names,
-        ["ARTIFACT", "BUILD", "HOME", "MAKEFLAGS", "PATH"],
+        [
+            "ARTIFACT",
+            "BUILD",
+            "HOME",
+            "LC_ALL",
+            "MAKEFLAGS",
+            "PATH",
+            "SOURCE_DATE_EPOCH",
+            "TZ"
+        ],
         "{dump}"
     );
     assert!(

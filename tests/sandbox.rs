@@ -359,7 +359,8 @@ fn check_rebuilds_in_place_and_names_what_differs() {
     std::fs::write(
         recipes.join("steady.rhai"),
         r#"recipe(#{ name: "steady", toolchain: false,
-    stages: [stage("install", ["mkdir -p $ARTIFACT/share", "echo $ARTIFACT > $ARTIFACT/share/where"])] })"#,
+    stages: [stage("install", ["mkdir -p $ARTIFACT/share", "echo $ARTIFACT > $ARTIFACT/share/where",
+        "echo $SOURCE_DATE_EPOCH $TZ $LC_ALL > $ARTIFACT/share/env"])] })"#,
     )
     .unwrap();
     std::fs::write(
@@ -443,5 +444,50 @@ fn check_rebuilds_in_place_and_names_what_differs() {
             && stderr_of(&output).contains("turned off"),
         "{}",
         stderr_of(&output)
+    );
+}
+
+#[test]
+fn bdir_offers_the_same_sandbox() {
+    if !namespaces_work() {
+        return;
+    }
+    let env = Env::new();
+    let profile = profile(&env, "test ! -e /root && test ! -e /home");
+    assert!(build(&env, &profile, true).status.success());
+    let dir = env.path("by-hand");
+    let output = env
+        .hit()
+        .args(["bdir", "probe"])
+        .arg(&dir)
+        .args(["-p", "p.rhai"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("./hit-sandbox.sh sh hit-build.sh"));
+    let run = |script: &str| {
+        std::process::Command::new(dir.join("hit-sandbox.sh"))
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap()
+    };
+    let built = run("sh hit-build.sh");
+    assert!(built.status.success(), "{}", stderr_of(&built));
+    assert!(dir.join("_artifact/ok").exists());
+    // In there, the test's files are out of sight, and the store is read-only.
+    let secret = env.path("secret");
+    std::fs::write(&secret, "s").unwrap();
+    assert!(!run(&format!("cat {}", secret.display())).status.success());
+    let dep = std::fs::read_dir(env.home().join("bld/dep"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let write = run(&format!("echo x > {}/share/new", dep.display()));
+    assert!(
+        stderr_of(&write).contains("Read-only file system"),
+        "{}",
+        stderr_of(&write)
     );
 }

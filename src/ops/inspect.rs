@@ -129,6 +129,9 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) ->
         &imports,
     );
     let mut env = String::new();
+    for (name, value) in hit_engine::build::DETERMINISTIC {
+        let _ = writeln!(env, "export {name}={value}");
+    }
     for (name, value) in &environment.vars {
         let _ = writeln!(
             env,

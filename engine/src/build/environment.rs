@@ -5,6 +5,16 @@ use crate::spec::Import;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Variables every build starts with, so that what it writes does not depend on when
+/// or where it ran: timestamps at a fixed moment (1980-01-01, the earliest a zip file can
+/// say; tools that honour `SOURCE_DATE_EPOCH` use it), times in UTC, messages and sort
+/// order of the C locale. A variable of `env_whitelist` or one the spec sets wins.
+pub const DETERMINISTIC: [(&str, &str); 3] = [
+    ("SOURCE_DATE_EPOCH", "315532800"),
+    ("TZ", "UTC"),
+    ("LC_ALL", "C"),
+];
+
 /// Where a build's directories are.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildDirs<'a> {

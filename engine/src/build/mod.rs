@@ -16,6 +16,7 @@
 //! | `HOME` | an empty directory of the build's own |
 //! | `<REF>_DIR`, `<REF>_ID` | path and id of each import that has a `ref` |
 //! | `PATH` | the whitelisted host `PATH` (if any), after the `bin/` of each import |
+//! | `SOURCE_DATE_EPOCH`, `TZ`, `LC_ALL` | `315532800` (1980-01-01), `UTC`, `C`: see [`DETERMINISTIC`] |
 //! | `MAKEFLAGS` | with a jobserver ([`Builder::with_jobserver`]): its `--jobserver-auth`, for every command |
 //! | whitelisted | host variables named in `env_whitelist` (config) |
 //!
@@ -33,7 +34,7 @@ mod environment;
 mod failure;
 
 pub use check::{CheckOutcome, Difference};
-pub use environment::{BuildDirs, BuildEnvironment};
+pub use environment::{BuildDirs, BuildEnvironment, DETERMINISTIC};
 pub use failure::{BuildFailure, FailureCause};
 
 use crate::cache::Substituter;
@@ -407,7 +408,11 @@ impl<'a> Builder<'a> {
             },
             imports,
         );
-        let mut vars = self.host_env.clone();
+        let mut vars: BTreeMap<String, String> = environment::DETERMINISTIC
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        vars.extend(self.host_env.clone());
         if let Some(path) = environment.path(vars.get("PATH").map(String::as_str)) {
             vars.insert("PATH".into(), path);
         }
