@@ -123,6 +123,15 @@ fn writes_outside_the_build_fail_and_the_store_stays_intact() {
             assert!(user_home.join("planted").exists());
         }
     }
+    // Root inside the sandbox (hit run as root) cannot make the store writable again.
+    let script = format!(
+        "mount -o remount,bind,rw {} && echo vandal >> {}",
+        env.home().join("bld").display(),
+        dep_artifact.join("share/dep").display()
+    );
+    let output = build(&env, &profile(&env, &script), true);
+    assert!(!output.status.success(), "{}", stderr_of(&output));
+    verify_clean(&env);
     assert!(
         !std::fs::read_to_string(env.home().join("config.yaml"))
             .unwrap()
@@ -314,6 +323,14 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     std::fs::create_dir_all(&dir).unwrap();
     let hit = dir.join("hit");
     std::fs::copy(assert_cmd::cargo::cargo_bin("hit"), &hit).unwrap();
+    // A helper left from another build of hit, which does not speak this protocol: hit
+    // does the helper's work itself then.
+    std::fs::write(dir.join("hit-sandbox"), "#!/bin/sh\nexit 2\n").unwrap();
+    std::fs::set_permissions(
+        dir.join("hit-sandbox"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("p.rhai"),
         r#"profile(#{ package_dirs: ["recipes"], packages: ["who"] })"#,

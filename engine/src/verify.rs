@@ -209,11 +209,17 @@ impl fmt::Display for Leftover {
                 path.display()
             ),
             Self::Claim(path) => write!(f, "claim of an interrupted build: {}", path.display()),
-            Self::BuildDir(path) => write!(
-                f,
-                "directory of a failed or interrupted build: {}",
-                path.display()
-            ),
+            Self::BuildDir(path) => {
+                let check = path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with("check-"));
+                let what = if check {
+                    "a `hit build --check` rebuild that differed, or was interrupted"
+                } else {
+                    "a failed or interrupted build"
+                };
+                write!(f, "directory of {what}: {}", path.display())
+            }
             Self::Record(record) => write!(
                 f,
                 "root of a profile link deleted or moved by hand: {}",

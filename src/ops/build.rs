@@ -102,12 +102,21 @@ impl Drop for DrainPool<'_> {
     }
 }
 
-/// The sandbox builds of this home run in: `hit` itself is the helper.
+/// The sandbox builds of this home run in. The helper is `hit-sandbox` next to this
+/// executable (small, so quick to start), or this executable itself.
 pub fn sandbox(home: &Home) -> Result<Sandbox> {
-    let helper = std::env::current_exe().map_err(Error::io("cannot find the hit executable"))?;
+    let hit = std::env::current_exe().map_err(Error::io("cannot find the hit executable"))?;
+    let mut helpers = Vec::new();
+    if let Some(dir) = hit.parent() {
+        let small = dir.join("hit-sandbox");
+        if small.is_file() {
+            helpers.push(small);
+        }
+    }
+    helpers.push(hit);
     let mut read_only = vec![home.store_dir(), home.source_dir()];
     read_only.extend(home.sandbox_paths());
-    Ok(Sandbox::new(helper, home.sandbox_root(), read_only))
+    Ok(Sandbox::new(helpers, home.sandbox_root(), read_only))
 }
 
 pub(crate) fn builder<'a>(

@@ -181,6 +181,8 @@ fn write_sandbox_script(
 ) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let sandbox = super::build::sandbox(home)?;
+    // Picks the helper that works here (the script names it).
+    let _ = sandbox.probe();
     let store = Store::for_home(home);
     let view = hit_engine::sandbox::View {
         read_only: hit_engine::sandbox::host_paths(

@@ -69,7 +69,7 @@ impl Builder<'_> {
             .ok_or_else(|| BuildError::NotBuilt { id: id.clone() })?;
         let sandbox = match self.sandbox {
             Some((sandbox, _)) => match sandbox.probe().0 {
-                Ok(()) => sandbox,
+                Ok(_) => sandbox,
                 Err(unavailable) => return Err(BuildError::CheckNeedsSandbox(unavailable.clone())),
             },
             None => {

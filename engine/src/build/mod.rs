@@ -525,7 +525,7 @@ impl<'a> Builder<'a> {
             return Ok(None);
         };
         match sandbox.probe() {
-            (Ok(()), _) => Ok(Some(sandbox)),
+            (Ok(_), _) => Ok(Some(sandbox)),
             (Err(unavailable), _) if mode == Mode::On => {
                 Err(BuildError::Sandbox(unavailable.clone()))
             }

@@ -1,14 +1,14 @@
-//! The helper's side of the sandbox: what `hit __sandbox ...` does before it becomes the
+//! The helper's side of the sandbox: what `hit-sandbox __sandbox-v1 ...` (or `hit __sandbox-v1 ...`) does before it becomes the
 //! build's command (see the module doc of [`super`] for the design).
 //!
-//! Two processes, both the `hit` executable, both single-threaded (user namespaces can
+//! Two processes, both the helper executable (`hit-sandbox`, or `hit`), both single-threaded (user namespaces can
 //! only be entered by a process with one thread):
 //!
-//! 1. **outer** (`__sandbox`), started by the job runner in place of the command: it asks to
+//! 1. **outer** ([`OUTER_ARG`]), started by the job runner in place of the command: it asks to
 //!    be killed with its parent, creates the user, mount, network, IPC, UTS and PID
 //!    namespaces, maps the caller's uid and gid to root inside, starts **init**, waits
 //!    for it, and exits as init did.
-//! 2. **init** (`__sandbox-init`), PID 1 of the new PID namespace: builds the new root on
+//! 2. **init** ([`INIT_ARG`]), PID 1 of the new PID namespace: builds the new root on
 //!    a tmpfs (bind mounts, `/tmp`, `/dev`, `/proc`), switches to it with `pivot_root`,
 //!    maps the caller's own uid and gid back in a nested user namespace (so files are
 //!    created, and `tar` or `install` run, as the caller, not as root), and `exec`s the
@@ -20,10 +20,12 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-/// The first argument that makes `hit` the outer helper.
-pub const OUTER_ARG: &str = "__sandbox";
+/// The first argument that makes `hit` (or `hit-sandbox`) the outer helper. Its number is
+/// the protocol's version: a change to the arguments or to what they mean takes a new
+/// one, so that a helper left from an older build refuses instead of misunderstanding.
+pub const OUTER_ARG: &str = "__sandbox-v1";
 /// The first argument that makes `hit` the init helper.
-pub const INIT_ARG: &str = "__sandbox-init";
+pub const INIT_ARG: &str = "__sandbox-init-v1";
 
 /// Exit status of a helper whose setup failed (`env` and `chroot` use 125 alike).
 pub const SETUP_FAILED: i32 = 125;
@@ -143,6 +145,27 @@ fn setup_io(what: impl FnOnce() -> String) -> impl FnOnce(std::io::Error) -> Ent
     }
 }
 
+/// Runs the helper the first argument names ([`OUTER_ARG`], [`INIT_ARG`]); `None` when it
+/// names neither. The result is the status to exit with, or why the setup failed (to be
+/// said on stderr, which is the build's log, and exited with [`SETUP_FAILED`]).
+pub fn helper(mut args: impl Iterator<Item = OsString>) -> Option<Result<i32, EnterError>> {
+    let first = args.next()?;
+    let outer = if first == OUTER_ARG {
+        true
+    } else if first == INIT_ARG {
+        false
+    } else {
+        return None;
+    };
+    Some(Request::parse(args).and_then(|request| {
+        if outer {
+            self::outer(&request)
+        } else {
+            init(&request).map(|()| 0)
+        }
+    }))
+}
+
 /// The outer helper: returns the exit status to exit with (init's), or raises init's
 /// signal on itself first.
 pub fn outer(request: &Request) -> Result<i32, EnterError> {
@@ -237,9 +260,9 @@ pub fn init(request: &Request) -> Result<(), EnterError> {
     rustix::system::sethostname(b"localhost").map_err(setup(|| "set the host name".into()))?;
     // Where the command started, if it can be seen; else `/`.
     let _ = std::env::set_current_dir(&cwd);
-    if let Some((uid, gid)) = request.ids
-        && uid != 0
-    {
+    // Also for root: the command's user namespace must not own the mount namespace, or
+    // it could remount the store writable.
+    if let Some((uid, gid)) = request.ids {
         unshare_user()?;
         map_ids(uid, 0, gid, 0)?;
     }

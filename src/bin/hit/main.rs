@@ -62,26 +62,10 @@ fn main() -> ExitCode {
 /// Runs the sandbox helper that the first argument names, if it names one; `None` for
 /// every other command. A helper that fails says why on stderr (the build's log).
 fn sandbox_helper() -> Option<ExitCode> {
-    use hit_engine::sandbox::{INIT_ARG, OUTER_ARG, Request, SETUP_FAILED};
-    let mut args = std::env::args_os().skip(1);
-    let first = args.next()?;
-    let outer = if first == OUTER_ARG {
-        true
-    } else if first == INIT_ARG {
-        false
-    } else {
-        return None;
-    };
-    let result = Request::parse(args).and_then(|request| {
-        if outer {
-            hit_engine::sandbox::outer(&request)
-        } else {
-            hit_engine::sandbox::init(&request).map(|()| 0)
-        }
-    });
+    let result = hit_engine::sandbox::helper(std::env::args_os().skip(1))?;
     let code = result.unwrap_or_else(|error| {
         eprintln!("{}", hit_engine::errors::with_causes(&error));
-        SETUP_FAILED
+        hit_engine::sandbox::SETUP_FAILED
     });
     Some(ExitCode::from(u8::try_from(code).unwrap_or(255)))
 }

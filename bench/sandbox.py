@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""The cost of the build sandbox (docs/sandbox.md), three ways, each against the same thing
+without it, measured in the same run, alternating, medians of --runs:
+
+1. one command: `hit-sandbox __sandbox-v1 ... -- /bin/true` (the helpers and the namespaces) against
+   `/bin/true` started directly, averaged over 200 starts;
+2. bench/synth.py's 1,000 trivial packages (fan-in, one command each), cold, with
+   `sandbox: on` and `sandbox: off`: the extra ms per package;
+3. a real profile (default packages/profiles/small.rhai: zlib, bzip2, lua, libpng from the
+   mirror), cold, sandboxed and not: the ratio of the wall times.
+
+Usage: cargo build --release && python3 bench/sandbox.py [--runs 3] [-j 2] [--tmp /dev/shm]
+           [--profile packages/profiles/small.rhai] [--skip-real]
+"""
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import stack, synth  # noqa: E402
+
+def per_command_ms(hit, tmp, starts=200):
+    root = os.path.join(tmp, "sandbox-root")
+    os.makedirs(root, exist_ok=True)
+    wrapped = [os.path.join(os.path.dirname(hit), "hit-sandbox"), "__sandbox-v1", "--root", root]
+    for path in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]:
+        wrapped += ["--ro", path]
+    wrapped += ["--rw", tmp, "--", "/bin/true"]
+    def each(argv):
+        start = time.perf_counter()
+        for _ in range(starts):
+            subprocess.run(argv, check=True)
+        return (time.perf_counter() - start) * 1000 / starts
+    return each(["/bin/true"]), each(wrapped)
+
+def home(tmp, name, mode, mirror=None):
+    path = os.path.join(tmp, name)
+    shutil.rmtree(path, ignore_errors=True)
+    env = dict(os.environ, HIT_HOME=path)
+    subprocess.run([HIT, "init-home"], env=env, check=True, capture_output=True)
+    config = os.path.join(path, "config.yaml")
+    with open(config) as f:
+        text = f.read()
+    if mirror:
+        text = text.replace("mirrors: []", f"mirrors: [{mirror}]")
+    with open(config, "w") as f:
+        f.write(text + f"\nsandbox: {mode}\nsync: none\n")
+    return env
+
+def cold(profile, env, jobs, cwd):
+    wall, _ = synth.run([HIT, "build", profile, "-j", str(jobs), "-q"], env, cwd)
+    return wall
+
+def main():
+    global HIT
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--tmp", help="where the stores go (e.g. /dev/shm)")
+    parser.add_argument("--hit", default=os.path.join(REPO, "target/release/hit"))
+    parser.add_argument("--mirror", default=os.path.join(REPO, "../shared/mirror"))
+    parser.add_argument("--profile", default=os.path.join(REPO, "packages/profiles/small.rhai"))
+    parser.add_argument("--skip-real", action="store_true")
+    args = parser.parse_args()
+    HIT = os.path.abspath(args.hit)
+    tmp = tempfile.mkdtemp(dir=args.tmp)
+    try:
+        direct, wrapped = per_command_ms(HIT, tmp)
+        print(f"one command: /bin/true {direct:.2f} ms, in the sandbox {wrapped:.2f} ms (+{wrapped - direct:.2f} ms)", flush=True)
+
+        profile = synth.write(os.path.join(tmp, "synth"), "fan-in", args.packages)
+        times = {"on": [], "off": []}
+        for _ in range(args.runs):
+            for mode in ["off", "on"]:
+                env = home(tmp, f"synth-{mode}", mode)
+                times[mode].append(cold(profile, env, args.jobs, os.path.dirname(profile)))
+        on, off = statistics.median(times["on"]), statistics.median(times["off"])
+        per = lambda seconds: seconds * 1000 / args.packages
+        print(f"| {args.packages} trivial packages, -j {args.jobs} | off {per(off):.2f} ms/pkg | on {per(on):.2f} ms/pkg | +{per(on) - per(off):.2f} ms/pkg | {on / off:.2f}x |", flush=True)
+
+        if not args.skip_real:
+            mirror = stack.hashed_mirror(os.path.abspath(args.mirror), os.path.join(tmp, "mirror"))
+            times = {"on": [], "off": []}
+            for _ in range(args.runs):
+                for mode in ["off", "on"]:
+                    env = home(tmp, f"real-{mode}", mode, mirror)
+                    times[mode].append(cold(os.path.abspath(args.profile), env, args.jobs, tmp))
+            on, off = statistics.median(times["on"]), statistics.median(times["off"])
+            print(f"| {os.path.basename(args.profile)}, -j {args.jobs} | off {off:.1f} s | on {on:.1f} s | {on / off:.3f}x | runs on {', '.join(f'{t:.1f}' for t in times['on'])}; off {', '.join(f'{t:.1f}' for t in times['off'])} |", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
