@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Env, shell_spec, stderr_of, stdout_of, wait_for};
+use common::{Env, processes_running, shell_spec, stderr_of, stdout_of, wait_for};
 use predicates::prelude::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
@@ -659,23 +659,6 @@ fn setuid_bits_are_stripped_and_fifos_refused() {
         stderr.contains("pipe is a FIFO: artifacts hold only files, directories and symlinks"),
         "{stderr}"
     );
-}
-
-/// How many running processes have exactly this command line.
-fn processes_running(argv: &[&str]) -> usize {
-    let wanted: Vec<u8> = argv
-        .iter()
-        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
-        .collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|entry| {
-            std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| line == wanted)
-                && std::fs::read_to_string(entry.path().join("stat"))
-                    .is_ok_and(|stat| !stat.contains(") Z"))
-        })
-        .count()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, stderr_of, stdout_of, wait_for};
+use common::{Env, kill_processes, processes_running, stderr_of, stdout_of, wait_for};
 use std::path::{Path, PathBuf};
 
 /// Whether unprivileged user namespaces work here; where they do not, the sandbox tests
@@ -195,25 +195,26 @@ fn a_daemon_a_build_starts_is_gone_when_its_command_ends() {
         return;
     }
     let env = Env::new();
-    let profile = profile(
+    let sandboxed = profile(
         &env,
-        "setsid sleep 4714 < /dev/null > /dev/null 2>&1 & sleep 0.2; pgrep -x sleep > $ARTIFACT/pids",
+        "setsid sleep 4714 < /dev/null > /dev/null 2>&1 & sleep 0.2",
     );
-    let output = build(&env, &profile, true);
+    let output = build(&env, &sandboxed, true);
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(
-        common_processes("sleep 4714"),
+        processes_running(&["sleep", "4714"]),
         0,
         "the daemon outlived its build"
     );
-}
-
-fn common_processes(command_line: &str) -> usize {
-    let output = std::process::Command::new("pgrep")
-        .args(["-f", command_line])
-        .output()
-        .unwrap();
-    stdout_of(&output).lines().count()
+    // Without the sandbox it does outlive it (it left the process group): the test can
+    // fail.
+    let unsandboxed = profile(
+        &env,
+        "setsid sleep 4714 < /dev/null > /dev/null 2>&1 & sleep 0.2; : another id",
+    );
+    let output = build(&env, &unsandboxed, false);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(kill_processes(&["sleep", "4714"]), 1);
 }
 
 #[test]
@@ -235,10 +236,10 @@ fn killing_hit_kills_the_sandboxed_command_at_once() {
     hit.kill().unwrap();
     hit.wait().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while common_processes("sleep 4715") > 0 && std::time::Instant::now() < deadline {
+    while processes_running(&["sleep", "4715"]) > 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(common_processes("sleep 4715"), 0);
+    assert_eq!(processes_running(&["sleep", "4715"]), 0);
 }
 
 /// `dir/<prefix>*/<file>`, waiting until the build dir exists.

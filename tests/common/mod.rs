@@ -385,3 +385,36 @@ pub fn missing(what: &str) -> bool {
     eprintln!("skipping the {what} part: it is not installed");
     true
 }
+
+/// How many running processes have exactly this command line.
+pub fn processes_running(argv: &[&str]) -> usize {
+    matching_processes(argv).len()
+}
+
+/// Kills the running processes that have exactly this command line; how many there were.
+pub fn kill_processes(argv: &[&str]) -> usize {
+    let found = matching_processes(argv);
+    for pid in &found {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    found.len()
+}
+
+fn matching_processes(argv: &[&str]) -> Vec<u32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| line == wanted)
+                && std::fs::read_to_string(entry.path().join("stat"))
+                    .is_ok_and(|stat| !stat.contains(") Z"))
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
