@@ -2,8 +2,9 @@
 """The cost of the build sandbox (docs/sandbox.md), three ways, each against the same thing
 without it, measured in the same run, alternating, medians of --runs:
 
-1. one command: `hit-sandbox __sandbox-v1 ... -- /bin/true` (the helpers and the namespaces) against
-   `/bin/true` started directly, averaged over 200 starts;
+1. one command: `hit-sandbox __sandbox-v1 ... -- /bin/true` (the helpers and the namespaces),
+   on its own and joining a keeper's user and network namespaces as hit does, against
+   `/bin/true` started directly, averaged over 300 starts;
 2. bench/synth.py's 1,000 trivial packages (fan-in, one command each), cold, with
    `sandbox: on` and `sandbox: off`: the extra ms per package;
 3. a real profile (default packages/profiles/small.rhai: zlib, bzip2, lua, libpng from the
@@ -19,19 +20,30 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import stack, synth  # noqa: E402
 
-def per_command_ms(hit, tmp, starts=200):
+def per_command_ms(hit, tmp, starts=300):
+    """/bin/true started directly, through the helper on its own, and through the helper
+    joining a keeper's namespaces (as hit runs commands)."""
+    helper = os.path.join(os.path.dirname(hit), "hit-sandbox")
     root = os.path.join(tmp, "sandbox-root")
     os.makedirs(root, exist_ok=True)
-    wrapped = [os.path.join(os.path.dirname(hit), "hit-sandbox"), "__sandbox-v1", "--root", root]
+    wrapped = [helper, "__sandbox-v1", "--root", root]
     for path in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]:
         wrapped += ["--ro", path]
-    wrapped += ["--rw", tmp, "--", "/bin/true"]
+    wrapped += ["--rw", tmp]
+    keeper = subprocess.Popen([helper, "__sandbox-keeper-v1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert keeper.stdout.readline() == b"ready\n"
+    joined = wrapped + ["--join", str(keeper.pid)]
     def each(argv):
         start = time.perf_counter()
         for _ in range(starts):
             subprocess.run(argv, check=True)
         return (time.perf_counter() - start) * 1000 / starts
-    return each(["/bin/true"]), each(wrapped)
+    try:
+        results = [each(["/bin/true"]), each(wrapped + ["--", "/bin/true"]), each(joined + ["--", "/bin/true"])]
+    finally:
+        keeper.stdin.close()
+        keeper.wait()
+    return results
 
 def home(tmp, name, mode, mirror=None):
     path = os.path.join(tmp, name)
@@ -66,8 +78,8 @@ def main():
     HIT = os.path.abspath(args.hit)
     tmp = tempfile.mkdtemp(dir=args.tmp)
     try:
-        direct, wrapped = per_command_ms(HIT, tmp)
-        print(f"one command: /bin/true {direct:.2f} ms, in the sandbox {wrapped:.2f} ms (+{wrapped - direct:.2f} ms)", flush=True)
+        direct, alone, joined = per_command_ms(HIT, tmp)
+        print(f"one command: /bin/true {direct:.2f} ms; in the sandbox, its own namespaces {alone:.2f} ms (+{alone - direct:.2f}), joining the keeper's {joined:.2f} ms (+{joined - direct:.2f})", flush=True)
 
         profile = synth.write(os.path.join(tmp, "synth"), "fan-in", args.packages)
         times = {"on": [], "off": []}

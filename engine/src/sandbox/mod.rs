@@ -54,7 +54,7 @@
 
 mod enter;
 
-pub use enter::{EnterError, INIT_ARG, OUTER_ARG, Request, SETUP_FAILED, helper};
+pub use enter::{EnterError, INIT_ARG, KEEPER_ARG, OUTER_ARG, Request, SETUP_FAILED, helper};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -94,6 +94,23 @@ pub struct Sandbox {
     root: PathBuf,
     read_only: Vec<PathBuf>,
     probed: OnceLock<Result<PathBuf, Unavailable>>,
+    /// The process holding the user and network namespaces the commands join (see
+    /// [`enter::keeper`]); started by the probe, ended when the sandbox is dropped.
+    keeper: std::sync::Mutex<Option<Keeper>>,
+}
+
+/// A running keeper: its stdin (closing it ends it) and the process.
+#[derive(Debug)]
+struct Keeper {
+    stdin: Option<std::process::ChildStdin>,
+    child: std::process::Child,
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 /// What one build's commands see besides what every build sees.
@@ -123,6 +140,7 @@ impl Sandbox {
             root,
             read_only: all,
             probed: OnceLock::new(),
+            keeper: std::sync::Mutex::new(None),
         }
     }
 
@@ -144,9 +162,12 @@ impl Sandbox {
                 reason: format!("cannot create {}: {error}", self.root.display()),
             });
         }
-        let request = self.request(&View::default(), Vec::new(), true);
         let mut last = None;
         for helper in &self.helpers {
+            // Without a keeper every command makes its own namespaces: slower, as safe.
+            let keeper = start_keeper(helper);
+            let mut request = self.request(&View::default(), Vec::new(), true);
+            request.join = keeper.as_ref().map(|keeper| keeper.child.id());
             let output = std::process::Command::new(helper)
                 .arg(OUTER_ARG)
                 .args(request.to_args())
@@ -154,7 +175,13 @@ impl Sandbox {
                 .stdin(std::process::Stdio::null())
                 .output();
             match output {
-                Ok(output) if output.status.success() => return Ok(helper.clone()),
+                Ok(output) if output.status.success() => {
+                    *self
+                        .keeper
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = keeper;
+                    return Ok(helper.clone());
+                }
                 Ok(output) => last = Some((helper, Ok(output))),
                 Err(error) => last = Some((helper, Err(error))),
             }
@@ -198,6 +225,7 @@ impl Sandbox {
             binds: view.binds.clone(),
             probe,
             ids: None,
+            join: None,
             command,
         }
     }
@@ -207,10 +235,27 @@ impl Sandbox {
     pub fn command(&self, view: &View, program: &Path, args: &[String]) -> std::process::Command {
         let mut argv = vec![program.as_os_str().to_owned()];
         argv.extend(args.iter().map(std::ffi::OsString::from));
-        let (helper, args) = self.argv(view, argv);
-        let mut command = std::process::Command::new(helper);
-        command.args(args);
+        let mut request = self.request(view, argv, false);
+        request.join = self
+            .keeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|keeper| keeper.child.id());
+        let mut command = std::process::Command::new(self.helper());
+        command.arg(OUTER_ARG).args(request.to_args());
         command
+    }
+
+    /// The helper the probe chose (the last candidate, `hit` itself, before a probe).
+    fn helper(&self) -> &Path {
+        match self.probed.get() {
+            Some(Ok(helper)) => helper.as_path(),
+            _ => self
+                .helpers
+                .last()
+                .map_or(Path::new("hit"), PathBuf::as_path),
+        }
     }
 
     /// The helper and its arguments that run `command` inside the sandbox (for a script:
@@ -232,6 +277,28 @@ impl Sandbox {
         };
         (helper, args)
     }
+}
+
+/// Starts `helper` as the keeper and waits until it holds its namespaces; `None` if it
+/// cannot (then each command creates its own).
+fn start_keeper(helper: &Path) -> Option<Keeper> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(helper)
+        .arg(KEEPER_ARG)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut keeper = Keeper {
+        stdin: child.stdin.take(),
+        child,
+    };
+    let mut line = String::new();
+    let stdout = keeper.child.stdout.take()?;
+    std::io::BufReader::new(stdout).read_line(&mut line).ok()?;
+    (line == "ready\n").then_some(keeper)
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
