@@ -27,7 +27,7 @@ pub const OUTER_ARG: &str = "__sandbox-v1";
 /// The first argument that makes `hit` the init helper.
 pub const INIT_ARG: &str = "__sandbox-init-v1";
 /// The first argument that makes `hit` the keeper: the process that holds the user and
-/// network namespaces all commands of one hit run share (see [`keeper`]).
+/// network namespaces all commands of one hit run share (see `keeper`).
 pub const KEEPER_ARG: &str = "__sandbox-keeper-v1";
 
 /// Exit status of a helper whose setup failed (`env` and `chroot` use 125 alike).

@@ -28,7 +28,7 @@
 //! # How
 //!
 //! The job runner starts `hit-sandbox __sandbox-v1 [paths] -- PROGRAM ARGS` in place of
-//! each command (see [`enter`] for the two helper processes). `hit-sandbox` is a small
+//! each command (see `enter.rs` for the two helper processes). `hit-sandbox` is a small
 //! executable built with `hit` (a 1 MB program starts about 0.4 ms sooner than the 18 MB
 //! `hit`, twice per command); where it is missing, or left from another build, `hit`
 //! itself is the helper. Why not the alternatives:
@@ -41,8 +41,10 @@
 //! - bubblewrap (`bwrap`): it does all of it, but is missing on most clusters and this
 //!   machine; hit would depend on it for a guarantee it can give alone.
 //!
-//! The price is two extra `exec`s of `hit` and a fresh set of namespaces per command; see
-//! docs/performance.md for the measured cost.
+//! The price is two extra `exec`s of the helper and a fresh set of namespaces per command.
+//! The dearest namespace to create, the network's, is shared: a keeper process (started
+//! by the probe, one per hit run) holds a user and a network namespace, and each command
+//! joins them (see `keeper` in `enter.rs`). docs/performance.md has the measured cost.
 //!
 //! # When namespaces do not work
 //!
@@ -95,7 +97,7 @@ pub struct Sandbox {
     read_only: Vec<PathBuf>,
     probed: OnceLock<Result<PathBuf, Unavailable>>,
     /// The process holding the user and network namespaces the commands join (see
-    /// [`enter::keeper`]); started by the probe, ended when the sandbox is dropped.
+    /// `keeper` in `enter.rs`); started by the probe, ended when the sandbox is dropped.
     keeper: std::sync::Mutex<Option<Keeper>>,
 }
 
