@@ -46,7 +46,7 @@ impl Durations {
         if new.is_empty() {
             return Ok(());
         }
-        let mut merged = Self::load(self.path.parent().unwrap_or(Path::new("."))).millis;
+        let mut merged = Self::load(&self.path).millis;
         for (name, duration) in new {
             merged.insert(
                 name.clone(),
@@ -80,5 +80,20 @@ mod tests {
         let again = Durations::load(&dir.path().join("durations.json"));
         assert_eq!(again.expected("c"), Duration::from_secs(9));
         assert_eq!(again.expected("unknown"), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn durations_another_process_recorded_meanwhile_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("durations.json");
+        let mut one = Durations::load(&file);
+        let mut two = Durations::load(&file);
+        one.record(&BTreeMap::from([("a".to_string(), Duration::from_secs(5))]))
+            .unwrap();
+        two.record(&BTreeMap::from([("b".to_string(), Duration::from_secs(7))]))
+            .unwrap();
+        let both = Durations::load(&file);
+        assert_eq!(both.expected("a"), Duration::from_secs(5));
+        assert_eq!(both.expected("b"), Duration::from_secs(7));
     }
 }

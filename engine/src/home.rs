@@ -87,6 +87,23 @@ pub struct Config {
     /// directories (a site's software tree: `/opt/site`, `/cvmfs/...`).
     #[serde(default)]
     pub sandbox_paths: Vec<PathBuf>,
+    /// Where builds run: here, or through Slurm (see [`crate::executor`]).
+    #[serde(default)]
+    pub executor: ExecutorKind,
+    /// How jobs and steps are submitted to Slurm.
+    #[serde(default)]
+    pub slurm: crate::executor::slurm::SlurmConfig,
+}
+
+/// `executor:` in config.yaml, `--executor` on the command line.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// Threads of the `hit` process on this machine.
+    #[default]
+    Local,
+    /// Slurm job steps inside an allocation, batch jobs outside one.
+    Slurm,
 }
 
 /// When hit makes what it built durable against a power loss (`sync` in config.yaml).
@@ -138,6 +155,8 @@ impl Default for Config {
             signing_key: None,
             sandbox: crate::sandbox::Mode::Auto,
             sandbox_paths: Vec::new(),
+            executor: ExecutorKind::Local,
+            slurm: crate::executor::slurm::SlurmConfig::default(),
         }
     }
 }
@@ -193,6 +212,18 @@ trusted_keys: []
 # read besides /usr, /bin, /lib*, /etc, the store and the source cache:
 # sandbox: auto
 # sandbox_paths: [/opt/site]
+
+# Where builds run (docs/clusters.md): local, or slurm (a job step per build inside an
+# allocation, a batch job per build outside one; the store must be on a shared file system).
+# executor: local
+# slurm:
+#   partition: compute
+#   account: myproject
+#   qos: normal
+#   time: \"2:00:00\"
+#   max_jobs: 64
+#   sbatch_args: []
+#   srun_args: []
 ";
 
 /// A home that cannot be created or read.

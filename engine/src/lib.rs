@@ -14,6 +14,8 @@
 //! - [`gc`]: mark from the gc roots, sweep unreachable artifacts and unused sources.
 //! - [`verify`]: check the store against its metadata; repair what is broken.
 //! - [`errors`]: how errors read: `Display` says what failed, `source()` why.
+//! - [`executor`]: where a build runs: here ([`build::Builder`]), or as Slurm job steps or
+//!   jobs writing into the same store.
 //! - [`schedule`]: the job queue: a DAG of builds in parallel under one make jobserver,
 //!   critical path first, keep-going or fail-fast; [`durations`] feeds its order.
 //! - [`build`]: builds one artifact: lock, fetch, unpack, run, commit; reports progress
@@ -32,6 +34,7 @@ pub mod build;
 pub mod cache;
 pub mod durations;
 pub mod errors;
+pub mod executor;
 pub mod gc;
 pub mod home;
 pub mod job;

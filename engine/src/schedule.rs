@@ -43,8 +43,9 @@
 //! process building the same id is waited for by the build itself (the store's lock), so
 //! two `hit` processes never build an artifact twice.
 
-use crate::build::{BuildError, BuildEvent, BuildFailure, BuildOutcome, Builder, Reporter};
+use crate::build::{BuildError, BuildEvent, BuildFailure, BuildOutcome, Reporter};
 use crate::durations::Durations;
+use crate::executor::Executor;
 use crate::spec::BuildSpec;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -81,7 +82,7 @@ pub struct ScheduleOptions {
     pub fail_fast: bool,
 }
 
-/// A jobserver with `jobs` tokens, for [`Builder::with_jobserver`] and [`run`].
+/// A jobserver with `jobs` tokens, for [`crate::build::Builder::with_jobserver`] and [`run`].
 pub fn jobserver(jobs: usize) -> std::io::Result<std::sync::Arc<crate::jobserver::Jobserver>> {
     crate::jobserver::Jobserver::new(jobs)
 }
@@ -93,16 +94,17 @@ enum State {
     Done(TaskOutcome),
 }
 
-/// Runs the tasks (see the module doc) with the builder's jobserver, or a new one with
-/// `options.jobs` tokens if it has none. Returns one outcome per task, in order.
+/// Runs the tasks (see the module doc) on `executor`, with its tokens, or a new
+/// jobserver of `options.jobs` tokens if it has none. Returns one outcome per task, in
+/// order.
 pub fn run(
-    builder: &Builder<'_>,
+    executor: &dyn Executor,
     tasks: &[Task],
     durations: &mut Durations,
     options: ScheduleOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<TaskOutcome>, BuildError> {
-    let client = match builder.jobserver() {
+    let client = match executor.tokens() {
         Some(client) => std::sync::Arc::clone(client),
         None => jobserver(options.jobs).map_err(|source| {
             BuildError::Schedule(format!("cannot create the jobserver: {source}"))
@@ -131,7 +133,7 @@ pub fn run(
     let mut expected = vec![Duration::ZERO; tasks.len()];
     let mut ready_now = Vec::new();
     for (index, task) in tasks.iter().enumerate() {
-        if builder.store().resolve(task.spec.id())?.is_some() {
+        if executor.store().resolve(task.spec.id())?.is_some() {
             reporter.event(BuildEvent::AlreadyBuilt {
                 name: &task.name,
                 id: task.spec.id(),
@@ -212,7 +214,7 @@ pub fn run(
             let sender = sender.clone();
             let spec = &tasks[index].spec;
             scope.spawn(move || {
-                let result = builder.build(spec, reporter);
+                let result = executor.build(spec, reporter);
                 // Report first, then give the token back: the main thread, woken by the
                 // token, then sees this build as finished.
                 let _ = sender.send((index, result));

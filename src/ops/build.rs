@@ -19,6 +19,9 @@ use crate::plan_cache::{self, Recorder};
 use hit_engine::build::{BuildEvent, BuildOutcome, Builder, Reporter};
 use hit_engine::cache::Substituter;
 use hit_engine::durations::Durations;
+use hit_engine::executor::Executor;
+use hit_engine::executor::slurm::{Placement, Slurm, SlurmOptions};
+use hit_engine::home::ExecutorKind;
 use hit_engine::home::Home;
 use hit_engine::profile;
 use hit_engine::profile::links::ProfileLinks;
@@ -43,6 +46,10 @@ pub struct BuildOptions {
     /// Whether commands run in the sandbox: `--sandbox`/`--no-sandbox`, or `None` for
     /// `sandbox` of config.yaml.
     pub sandbox: Option<Mode>,
+    /// Where builds run: `--executor`, or `None` for `executor` of config.yaml.
+    pub executor: Option<ExecutorKind>,
+    /// With Slurm: how many times a build Slurm killed is run again.
+    pub retries: u32,
 }
 
 impl BuildOptions {
@@ -144,6 +151,38 @@ pub(crate) fn builder<'a>(
     })
 }
 
+/// The Slurm executor, when `--executor slurm` or `executor: slurm` asks for it: each
+/// build runs `hit` (this executable, which the nodes must see at the same path) in a job
+/// step or a batch job, with `-j` CPUs.
+fn slurm<'a>(home: &Home, store: &'a Store, options: &BuildOptions) -> Result<Option<Slurm<'a>>> {
+    if options.executor.unwrap_or(home.config().executor) != ExecutorKind::Slurm {
+        return Ok(None);
+    }
+    let hit = std::env::current_exe().map_err(Error::io("cannot find the hit executable"))?;
+    let mut remote_args = Vec::new();
+    match options.sandbox {
+        Some(Mode::On) => remote_args.push("--sandbox".to_owned()),
+        Some(Mode::Off) => remote_args.push("--no-sandbox".to_owned()),
+        Some(Mode::Auto) | None => {}
+    }
+    if !options.caches {
+        remote_args.push("--no-caches".to_owned());
+    }
+    let slurm = Slurm::new(
+        store,
+        SlurmOptions {
+            hit,
+            home: home.root().to_owned(),
+            config: home.config().slurm.clone(),
+            placement: Placement::from_env(),
+            cpus: options.jobs,
+            retries: options.retries,
+            remote_args,
+        },
+    )?;
+    Ok(Some(slurm))
+}
+
 /// Builds one spec; the outcome's event has been reported.
 pub fn build_spec(
     home: &Home,
@@ -159,8 +198,13 @@ pub fn build_spec(
     let substituter = Substituter::for_home(home)?;
     let sandbox = sandbox(home)?;
     let builder = builder(home, &store, &sources, &substituter, &sandbox, options)?;
+    let slurm = slurm(home, &store, options)?;
+    let executor: &dyn Executor = match &slurm {
+        Some(slurm) => slurm,
+        None => &builder,
+    };
     reporter.event(BuildEvent::Planned { builds: 0 });
-    let outcome = builder.build(spec, reporter)?;
+    let outcome = executor.build(spec, reporter)?;
     let (name, id) = (spec.name().as_str(), spec.id());
     reporter.event(match &outcome {
         BuildOutcome::AlreadyBuilt { .. } => BuildEvent::AlreadyBuilt { name, id },
@@ -301,7 +345,12 @@ pub fn build_profile(
         jobs: options.jobs,
         fail_fast: options.fail_fast,
     };
-    let outcomes = schedule::run(&builder, &tasks, &mut durations, schedule_options, reporter)?;
+    let slurm = slurm(home, &store, options)?;
+    let executor: &dyn Executor = match &slurm {
+        Some(slurm) => slurm,
+        None => &builder,
+    };
+    let outcomes = schedule::run(executor, &tasks, &mut durations, schedule_options, reporter)?;
 
     let count = |f: fn(&TaskOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let built = count(|o| matches!(o, TaskOutcome::Built(_)));

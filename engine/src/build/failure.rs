@@ -72,6 +72,16 @@ pub enum FailureCause {
     /// The store failed while checking the result.
     #[error("{}", with_causes(.0))]
     Store(StoreError),
+    /// The build ran elsewhere (a Slurm job or step) and failed there.
+    #[error("on {place}: {error}")]
+    Elsewhere { place: String, error: String },
+    /// The batch system ended the job or step (time limit, node failure, preemption,
+    /// cancellation): not the build's fault; `--retries` runs it again.
+    #[error("{place} was killed by Slurm ({reason}); --retries N runs such a build again")]
+    Killed { place: String, reason: String },
+    /// The build could not be handed to the batch system (sbatch or srun refused it).
+    #[error("cannot run the build through Slurm: {0}")]
+    Submit(String),
 }
 
 impl FailureCause {
@@ -88,6 +98,9 @@ impl FailureCause {
             Self::SpecialFile { .. } => "special_file",
             Self::Log(_) => "log",
             Self::Store(_) => "store",
+            Self::Elsewhere { .. } => "elsewhere",
+            Self::Killed { .. } => "killed",
+            Self::Submit(_) => "submit",
         }
     }
 }

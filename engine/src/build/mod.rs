@@ -73,6 +73,16 @@ pub enum BuildEvent<'a> {
     /// The sandbox does not work here ([`crate::sandbox::Mode::Auto`]): builds run without
     /// it. Sent once, by the first build that tried it.
     SandboxUnavailable { reason: &'a str },
+    /// The build was handed to Slurm as this job or step (see
+    /// [`crate::executor::slurm`]); it may wait in Slurm's queue before it starts.
+    Submitted { id: &'a ArtifactId, job: &'a str },
+    /// Slurm killed the build's job or step (time limit, node failure, preemption); it is
+    /// run again, for the `attempt`th time beyond the first.
+    Retrying {
+        id: &'a ArtifactId,
+        attempt: u32,
+        reason: &'a str,
+    },
     /// The build starts (nothing was in the store).
     Started { id: &'a ArtifactId, log: &'a Path },
     /// Output for the build log.

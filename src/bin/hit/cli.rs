@@ -369,9 +369,24 @@ pub struct BuildOptions {
     /// differs. The result is recorded in each artifact.json (`reproducible`).
     #[arg(long, conflicts_with_all = ["dry_run", "no_sandbox"])]
     pub check: bool,
+    /// Where builds run (default: `executor` of config.yaml, `local`): `slurm` runs each as a
+    /// job step inside an allocation (`salloc`), or as a batch job outside one.
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub executor: Option<ExecutorArg>,
+    /// With Slurm: run a build that Slurm killed (time limit, node failure, preemption)
+    /// again, up to N times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
     /// With --check: rebuild each package this many times (each compared with the store).
     #[arg(long, value_name = "N", requires = "check", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: Option<u32>,
+}
+
+/// `--executor`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExecutorArg {
+    Local,
+    Slurm,
 }
 
 #[derive(Debug, Subcommand)]

@@ -107,6 +107,8 @@ fn forward_signals() {
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
+            // Slurm jobs and steps first: killing sbatch --wait leaves its job running.
+            hit_engine::executor::slurm::cancel_submitted();
             hit_engine::job::groups::forward(signal, std::time::Duration::from_secs(2));
             std::process::exit(128 + signal);
         }

@@ -189,6 +189,16 @@ impl Reporter for Progress {
                 BuildEvent::SandboxUnavailable { reason } => {
                     json!({"event": "sandbox_unavailable", "reason": reason})
                 }
+                BuildEvent::Submitted { id, job } => {
+                    json!({"event": "submitted", "id": id.to_string(), "job": job})
+                }
+                BuildEvent::Retrying {
+                    id,
+                    attempt,
+                    reason,
+                } => {
+                    json!({"event": "retrying", "id": id.to_string(), "attempt": attempt, "reason": reason})
+                }
             };
             return self.json(value);
         }
@@ -200,6 +210,8 @@ impl Reporter for Progress {
                 ));
             }
             BuildEvent::Started { id, log } => match self.live.get() {
+                // Submitted to Slurm before: its line stays, now running.
+                Some(live) if live.running.lock().expect("not poisoned").contains_key(id) => {}
                 Some(live) => {
                     let bar = live
                         .multi
@@ -241,6 +253,32 @@ impl Reporter for Progress {
                     }
                     bar.set_position(progress.done);
                 }
+            }
+            BuildEvent::Submitted { id, job } => match self.live.get() {
+                Some(live) => {
+                    let bar = live
+                        .multi
+                        .insert_before(&live.overall, ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                            .expect("a valid template"),
+                    );
+                    bar.set_message(format!("{id} (Slurm {job})"));
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    live.running
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id.clone(), bar);
+                }
+                None if !self.quiet() => self.say(&format!("submitted {id} to Slurm ({job})")),
+                None => {}
+            },
+            BuildEvent::Retrying {
+                id,
+                attempt,
+                reason,
+            } if !self.quiet() => {
+                self.say(&format!("{reason}; building {id} again (retry {attempt})"));
             }
             BuildEvent::SandboxUnavailable { reason } if !self.quiet() => {
                 self.say(&format!(
@@ -324,7 +362,9 @@ fn cause(cause: &FailureCause) -> serde_json::Value {
             json!({"artifact": artifact, "moved_to": moved_to})
         }
         FailureCause::SpecialFile { path, kind } => json!({"path": path, "file_kind": kind}),
-        FailureCause::Log(_) | FailureCause::Store(_) => json!({}),
+        FailureCause::Elsewhere { place, .. } => json!({"place": place}),
+        FailureCause::Killed { place, reason } => json!({"place": place, "reason": reason}),
+        FailureCause::Log(_) | FailureCause::Store(_) | FailureCause::Submit(_) => json!({}),
     };
     value["kind"] = json!(cause.kind());
     value["message"] = json!(cause.to_string());

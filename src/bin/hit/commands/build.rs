@@ -30,6 +30,11 @@ pub fn build(
             (_, true) => Some(hit_engine::sandbox::Mode::Off),
             _ => None,
         },
+        executor: args.executor.map(|executor| match executor {
+            crate::cli::ExecutorArg::Local => hit_engine::home::ExecutorKind::Local,
+            crate::cli::ExecutorArg::Slurm => hit_engine::home::ExecutorKind::Slurm,
+        }),
+        retries: args.retries,
     };
     let progress = Progress::new(output(args));
     if args.dry_run && args.locked {
