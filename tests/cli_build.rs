@@ -432,8 +432,17 @@ fn concurrent_builders_wait_for_each_other() {
     wait_for(&counter, "the first build starting");
     let second = env.std_hit().arg("build").arg(&spec).output().unwrap();
     assert!(second.status.success());
+    // It says whom it waits for: the first one's pid and host, as the first recorded them.
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
     assert!(
-        stderr_of(&second).contains("waiting for another hit process"),
+        stderr_of(&second).contains(&format!(
+            "waiting for another hit process to finish building {} (process {} on {host}, for ",
+            stdout_of(&env.hit().arg("hash").arg(&spec).output().unwrap()).trim(),
+            first.id()
+        )),
         "{}",
         stderr_of(&second)
     );

@@ -57,8 +57,12 @@ pub const FAILURE_TAIL_LINES: usize = 20;
 pub enum BuildEvent<'a> {
     /// A schedule of this many builds is about to run (sent once, before the others).
     Planned { builds: usize },
-    /// Another process holds the id's lock; this one waits for it.
-    WaitingForLock { id: &'a ArtifactId },
+    /// Another process holds the id's lock; this one waits for it. `holder` is who, as
+    /// it recorded itself (`process 1234 on node17, for 42 s`), if it did.
+    WaitingForLock {
+        id: &'a ArtifactId,
+        holder: Option<&'a str>,
+    },
     /// The artifact is being downloaded from a binary cache (sent as bytes arrive).
     Downloading {
         id: &'a ArtifactId,
@@ -76,6 +80,13 @@ pub enum BuildEvent<'a> {
     /// The build was handed to Slurm as this job or step (see
     /// [`crate::executor::slurm`]); it may wait in Slurm's queue before it starts.
     Submitted { id: &'a ArtifactId, job: &'a str },
+    /// The build's batch job changed state in Slurm's queue (`PENDING`, `RUNNING`,
+    /// `COMPLETING`).
+    SlurmState {
+        id: &'a ArtifactId,
+        job: &'a str,
+        state: &'a str,
+    },
     /// Slurm killed the build's job or step (time limit, node failure, preemption); it is
     /// run again, for the `attempt`th time beyond the first.
     Retrying {
@@ -293,7 +304,11 @@ impl<'a> Builder<'a> {
         let lock = match self.store.try_lock(id)? {
             Some(lock) => lock,
             None => {
-                reporter.event(BuildEvent::WaitingForLock { id });
+                let holder = self.store.lock_holder(id);
+                reporter.event(BuildEvent::WaitingForLock {
+                    id,
+                    holder: holder.as_deref(),
+                });
                 self.store.lock(id)?
             }
         };

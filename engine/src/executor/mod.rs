@@ -5,13 +5,14 @@
 //! | executor | where | tokens (builds at once) |
 //! |----------|-------|-------------------------|
 //! | [`crate::build::Builder`] (local) | threads of this process, commands as child processes | the make jobserver of `-j N`, shared with every build's `make` |
-//! | [`slurm::Slurm`] | one Slurm job step per build inside an allocation (`srun`), or one batch job per build outside one (`sbatch --wait`) | `slurm.max_jobs` jobs or steps in flight; each gets `-j N` CPUs |
+//! | [`slurm::Slurm`] | one Slurm job step per build inside an allocation (`srun`), or one batch job per build outside one (`sbatch`, watched with `squeue`) | `slurm.max_jobs` jobs or steps in flight; each gets `-j N` CPUs |
 //!
 //! Every executor writes into the same store with the same protocol: whatever runs the
 //! build takes the id's lock, builds in a stage and commits atomically, so two nodes (or a
 //! node and this machine) never build one id twice and a killed job leaves what a killed
 //! build leaves.
 
+mod queue;
 pub mod slurm;
 
 use crate::build::{BuildError, BuildOutcome, Builder, Reporter};

@@ -8,10 +8,10 @@
 //!    (the home and the store must be on a file system every node shares).
 //! 2. Inside an allocation (`SLURM_JOB_ID` set, e.g. under `salloc`): `srun --exclusive -N1
 //!    -n1 -c CPUS -J hit:<name> -- hit --home HOME build SPEC --json -j CPUS`; its output
-//!    comes back through srun's pipes as it is written. Outside one: `sbatch --parsable
-//!    --wait` with the same command, so a login node never builds; sbatch says the job id
-//!    at once and returns when the job ends, its output in `<name>-<hash>.out` and
-//!    `.err` beside the spec.
+//!    comes back through srun's pipes as it is written. Outside one: `sbatch --parsable`
+//!    with the same command, so a login node never builds; one `squeue` for all jobs
+//!    watches their states and ends (see `queue.rs`), and the output is in
+//!    `<name>-<hash>.out` and `.err` beside the spec.
 //! 3. The remote `hit` takes the id's lock, builds (sandboxed, where the node allows) and
 //!    commits, as a local build would, and prints `--json` events. Its last event says how
 //!    it went: `artifact` (built; this process checks that it sees the artifact in the
@@ -35,6 +35,7 @@
 //! leaves what a killed local build leaves, and the next build clears it.
 
 use super::Executor;
+use super::queue::{Queue, Update};
 use crate::build::{BuildError, BuildEvent, BuildFailure, BuildOutcome, FailureCause, Reporter};
 use crate::jobserver::Jobserver;
 use crate::spec::{ArtifactId, BuildSpec, pretty_document};
@@ -101,6 +102,7 @@ pub struct Slurm<'a> {
     retries: u32,
     remote_args: Vec<String>,
     tokens: Arc<Jobserver>,
+    queue: Arc<Queue>,
 }
 
 /// What the batch system was given: everything [`Slurm::new`] needs.
@@ -139,6 +141,7 @@ impl<'a> Slurm<'a> {
             retries: options.retries,
             remote_args: options.remote_args,
             tokens,
+            queue: Arc::new(Queue::default()),
         })
     }
 
@@ -201,9 +204,8 @@ impl<'a> Slurm<'a> {
     ) -> Result<Attempt, BuildError> {
         let stem = spec_file.with_extension("");
         let (out, err) = (stem.with_extension("out"), stem.with_extension("err"));
-        let mut command = std::process::Command::new("sbatch");
-        command
-            .args(["--parsable", "--wait"])
+        let output = std::process::Command::new("sbatch")
+            .arg("--parsable")
             .args(self.common_args(id.name().as_str()))
             .arg(format!("--output={}", out.display()))
             .arg(format!("--error={}", err.display()))
@@ -214,39 +216,34 @@ impl<'a> Slurm<'a> {
                 crate::shell::quote(&self.remote_command(spec_file))
             ))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = command
-            .spawn()
+            .output()
             .map_err(|error| BuildError::Schedule(format!("cannot run sbatch: {error}")))?;
-        crate::job::groups::register(child.id());
-        let mut said = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let _ = stdout.read_line(&mut said);
+        let said = String::from_utf8_lossy(&output.stdout);
         let job = said.trim().split(';').next().unwrap_or_default().to_owned();
-        if !job.is_empty() {
-            submitted().insert(job.clone());
-            reporter.event(BuildEvent::Submitted { id, job: &job });
-        }
-        let mut stderr = String::new();
-        let _ =
-            std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr);
-        let status = child.wait();
-        crate::job::groups::end(child.id());
-        submitted().remove(&job);
-        let status = status.map_err(|error| BuildError::Schedule(format!("sbatch: {error}")))?;
-        if job.is_empty() {
+        if !output.status.success() || job.is_empty() {
             return Ok(Attempt::Refused(format!(
                 "sbatch {}: {}",
-                describe(status),
-                stderr.trim()
+                describe(output.status),
+                String::from_utf8_lossy(&output.stderr).trim()
             )));
         }
+        submitted().insert(job.clone());
+        reporter.event(BuildEvent::Submitted { id, job: &job });
+        for update in self.queue.watch(&job) {
+            match update {
+                Update::State(state) => reporter.event(BuildEvent::SlurmState {
+                    id,
+                    job: &job,
+                    state: &state,
+                }),
+                Update::Ended => break,
+            }
+        }
+        submitted().remove(&job);
         let events = std::fs::read_to_string(&out).unwrap_or_default();
         let errors = std::fs::read_to_string(&err).unwrap_or_default();
         let place = format!("Slurm job {job}");
-        Ok(attempt(&place, &events, &format!("{stderr}{errors}"), &err))
+        Ok(attempt(&place, &events, &errors, &err))
     }
 
     fn run_step(

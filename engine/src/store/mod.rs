@@ -412,16 +412,30 @@ impl Store {
             .join(format!("{}-{}.lock", id.name(), id.hash()))
     }
 
-    /// Takes the build lock of `id`, waiting for it.
+    /// Takes the build lock of `id`, waiting for it, and records this process as its
+    /// holder.
     pub fn lock(&self, id: &ArtifactId) -> Result<FileLock, StoreError> {
         let path = self.lock_path(id);
-        FileLock::acquire(&path).map_err(io_error("cannot lock", &path))
+        let lock = FileLock::acquire(&path).map_err(io_error("cannot lock", &path))?;
+        lock.record_holder();
+        Ok(lock)
     }
 
-    /// Takes the build lock of `id` if no other process holds it.
+    /// Takes the build lock of `id` if no other process holds it (recording this one as
+    /// its holder).
     pub fn try_lock(&self, id: &ArtifactId) -> Result<Option<FileLock>, StoreError> {
         let path = self.lock_path(id);
-        FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))
+        let lock = FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))?;
+        if let Some(lock) = &lock {
+            lock.record_holder();
+        }
+        Ok(lock)
+    }
+
+    /// Who holds the build lock of `id`, as its holder recorded it (see
+    /// [`FileLock::holder`]): host, pid and for how long.
+    pub fn lock_holder(&self, id: &ArtifactId) -> Option<String> {
+        FileLock::holder(&self.lock_path(id))
     }
 
     /// A build session: held (shared) while a process builds and uses artifacts that no gc

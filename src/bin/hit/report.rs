@@ -150,8 +150,8 @@ impl Reporter for Progress {
         if self.output == Output::Json {
             let value = match event {
                 BuildEvent::Planned { .. } => return,
-                BuildEvent::WaitingForLock { id } => {
-                    json!({"event": "waiting", "id": id.to_string()})
+                BuildEvent::WaitingForLock { id, holder } => {
+                    json!({"event": "waiting", "id": id.to_string(), "holder": holder})
                 }
                 BuildEvent::Started { id, log } => {
                     json!({"event": "started", "id": id.to_string(), "log": log})
@@ -192,6 +192,9 @@ impl Reporter for Progress {
                 BuildEvent::Submitted { id, job } => {
                     json!({"event": "submitted", "id": id.to_string(), "job": job})
                 }
+                BuildEvent::SlurmState { id, job, state } => {
+                    json!({"event": "slurm_state", "id": id.to_string(), "job": job, "state": state})
+                }
                 BuildEvent::Retrying {
                     id,
                     attempt,
@@ -204,9 +207,12 @@ impl Reporter for Progress {
         }
         let verbose = matches!(self.output, Output::Human { verbose: true, .. });
         match event {
-            BuildEvent::WaitingForLock { id } if !self.quiet() => {
+            BuildEvent::WaitingForLock { id, holder } if !self.quiet() => {
+                let who = holder
+                    .map(|holder| format!(" ({holder})"))
+                    .unwrap_or_default();
                 self.say(&format!(
-                    "waiting for another hit process to finish building {id}"
+                    "waiting for another hit process to finish building {id}{who}"
                 ));
             }
             BuildEvent::Started { id, log } => match self.live.get() {
@@ -271,6 +277,17 @@ impl Reporter for Progress {
                         .insert(id.clone(), bar);
                 }
                 None if !self.quiet() => self.say(&format!("submitted {id} to Slurm ({job})")),
+                None => {}
+            },
+            BuildEvent::SlurmState { id, job, state } => match self.live.get() {
+                Some(live) => {
+                    if let Some(bar) = live.running.lock().expect("not poisoned").get(id) {
+                        bar.set_message(format!("{id} (Slurm {job}: {})", state.to_lowercase()));
+                    }
+                }
+                None if verbose => {
+                    self.say(&format!("{id}: Slurm job {job} {}", state.to_lowercase()));
+                }
                 None => {}
             },
             BuildEvent::Retrying {
