@@ -6,7 +6,8 @@
    the local executor, as job steps inside `salloc`, and as batch jobs; each -j 1 with as
    many builds at once as the node has CPUs; ms per package over the local build;
 2. a real profile (default packages/profiles/small.rhai, sources from the mirror) cold,
-   locally and as steps inside an allocation of the same CPUs: the makespan ratio;
+   locally with -j N and as steps inside an allocation of the same N CPUs (N CPUs per
+   build, and 1 CPU per build): the makespan ratios;
 3. `--simulate`: how hit's order (longest remaining path first) fills 100 nodes with 1,000
    packages: the real stack's dependency graph repeated to 1,000 packages (each copy
    depending on the one before through its toolchain, so the copies chain loosely), with
@@ -73,16 +74,25 @@ def overhead(args, tmp):
         print(f"| {args.packages} trivial packages, {way}, {n} at once | {median:.2f} s | +{extra:.0f} ms/pkg over local | runs {', '.join(f'{t:.2f}' for t in times[way])} |", flush=True)
 
 def real(args, tmp):
+    """The profile locally with -j N, as steps of an allocation of N CPUs with N CPUs per
+    build (one build at a time on N = 2), and as steps with 1 CPU per build (N at once)."""
     n = cpus()
     mirror = stack.hashed_mirror(os.path.abspath(args.mirror), os.path.join(tmp, "mirror"))
     profile = os.path.abspath(args.profile)
-    times = {"local": [], "steps": []}
+    argvs = {
+        "local": ways(profile, n, n)["local"],
+        f"steps -j {n}": ways(profile, n, n)["steps"],
+        "steps -j 1": ways(profile, 1, n)["steps"],
+    }
+    times = {way: [] for way in argvs}
     for _ in range(args.runs):
-        for way in ["local", "steps"]:
-            env = home(tmp, f"real-{way}", mirror)
-            times[way].append(timed(ways(profile, n, n)[way], env, tmp))
-    local, steps = statistics.median(times["local"]), statistics.median(times["steps"])
-    print(f"| {os.path.basename(profile)}, -j {n} | local {local:.1f} s | steps {steps:.1f} s | {steps / local:.3f}x | local runs {', '.join(f'{t:.1f}' for t in times['local'])}; steps {', '.join(f'{t:.1f}' for t in times['steps'])} |", flush=True)
+        for way, argv in argvs.items():
+            env = home(tmp, "real-" + way.replace(" ", ""), mirror)
+            times[way].append(timed(argv, env, tmp))
+    local = statistics.median(times["local"])
+    for way, runs in times.items():
+        median = statistics.median(runs)
+        print(f"| {os.path.basename(profile)}, {n} CPUs, {way} | {median:.1f} s | {median / local:.3f}x local | runs {', '.join(f'{t:.1f}' for t in runs)} |", flush=True)
 
 def simulate(args):
     with open(os.path.expanduser(args.durations)) as f:

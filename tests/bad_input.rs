@@ -677,3 +677,41 @@ fn a_host_directory_is_fingerprinted_by_its_contents() {
         .unwrap();
     assert_ne!(before, id());
 }
+
+#[test]
+fn bad_cpus_or_time_limits_are_named_with_their_recipe() {
+    for (field, said) in [
+        ("cpus: 0", "`cpus`: 0 is not a number of CPUs (1 to 4096)"),
+        ("cpus: 5000", "`cpus`: 5000 is not a number of CPUs"),
+        (
+            "time: \"two hours\"",
+            "`time`: \"two hours\" is not a Slurm time limit",
+        ),
+    ] {
+        let env = Env::new();
+        let recipe = format!("recipe(#{{ name: \"big\", toolchain: false, {field}, stages: [] }})");
+        let profile = env.stack(&[("big", &recipe)], &["big"]);
+        let stderr = env.build_fails(&profile);
+        assert!(
+            stderr.contains(said) && stderr.contains("big.rhai"),
+            "{stderr}"
+        );
+    }
+    // Fine values build, and change no id.
+    let env = Env::new();
+    let plain = "recipe(#{ name: \"big\", toolchain: false, stages: [] })";
+    let asked =
+        "recipe(#{ name: \"big\", toolchain: false, cpus: 16, time: \"2:00:00\", stages: [] })";
+    let mut ids = Vec::new();
+    for recipe in [plain, asked] {
+        env.stack(&[("big", recipe)], &["big"]);
+        let output = env
+            .hit()
+            .args(["hash", "big", "-p", "p.rhai"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        ids.push(stdout_of(&output));
+    }
+    assert_eq!(ids[0], ids[1]);
+}

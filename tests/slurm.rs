@@ -23,8 +23,9 @@ fn slurm_up() -> bool {
     up || !common::missing("Slurm (run .ci/slurm as root to start a one-node one)")
 }
 
-/// Six trivial packages: a diamond (a <- b, c <- d <- e) and one on its own (f); each
-/// writes where it ran. `prefix` makes the names (and so the job names) this test's own.
+/// Six trivial packages: a diamond (a <- b, c <- d <- e) and one on its own (f), which
+/// asks for 2 CPUs and a 7-minute time limit. `prefix` makes the names (and so the job
+/// names) this test's own.
 fn six(env: &Env, prefix: &str, extra: &str) -> PathBuf {
     let recipes = env.path("recipes");
     std::fs::create_dir_all(&recipes).unwrap();
@@ -38,10 +39,15 @@ fn six(env: &Env, prefix: &str, extra: &str) -> PathBuf {
     ];
     for (name, needs) in deps {
         let needs: Vec<String> = needs.iter().map(|n| format!("\"{prefix}{n}\"")).collect();
+        let asks = if name == "f" {
+            "cpus: 2, time: \"7\", "
+        } else {
+            ""
+        };
         std::fs::write(
             recipes.join(format!("{prefix}{name}.rhai")),
             format!(
-                "recipe(#{{ name: \"{prefix}{name}\", toolchain: false, deps: [{}],\n    stages: [stage(\"install\", [\"mkdir -p $ARTIFACT/share\", \"echo {name} > $ARTIFACT/share/{name}\"{extra}])] }})",
+                "recipe(#{{ name: \"{prefix}{name}\", toolchain: false, {asks}deps: [{}],\n    stages: [stage(\"install\", [\"mkdir -p $ARTIFACT/share\", \"echo {name} > $ARTIFACT/share/{name}\"{extra}])] }})",
                 needs.join(", ")
             ),
         )
@@ -138,6 +144,22 @@ fn six_packages_one_batch_job_each_with_the_ids_of_a_local_build() {
         .map(|n| format!("hit:{prefix}{n}"))
         .collect();
     assert_eq!(names, expected);
+    // f asked for its own CPUs and time limit; the others got -j 1 and no limit.
+    let line = |name: &str| {
+        std::fs::read_to_string("/var/log/slurm/jobcomp.log")
+            .unwrap()
+            .lines()
+            .rev()
+            .find(|line| line.contains(&format!(" Name=hit:{prefix}{name} ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("f").contains(" ProcCnt=2 ") && line("f").contains(" TimeLimit=7 "),
+        "{}",
+        line("f")
+    );
+    assert!(line("a").contains(" ProcCnt=1 "), "{}", line("a"));
 
     // The same profile built here has the same profile artifact.
     let local = Env::new();

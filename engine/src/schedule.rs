@@ -58,6 +58,8 @@ pub struct Task {
     pub name: String,
     pub spec: BuildSpec,
     pub deps: Vec<usize>,
+    /// What the build asks of where it runs (CPUs, time limit).
+    pub resources: crate::executor::Resources,
 }
 
 /// How a task ended.
@@ -212,9 +214,9 @@ pub fn run(
             queue.states[index] = State::Running;
             queue.running += 1;
             let sender = sender.clone();
-            let spec = &tasks[index].spec;
+            let task = &tasks[index];
             scope.spawn(move || {
-                let result = executor.build(spec, reporter);
+                let result = executor.build(&task.spec, &task.resources, reporter);
                 // Report first, then give the token back: the main thread, woken by the
                 // token, then sees this build as finished.
                 let _ = sender.send((index, result));

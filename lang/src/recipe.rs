@@ -39,6 +39,12 @@ pub struct Recipe {
     /// What a user of the package needs in the environment (`hit env`, modules), written
     /// like `provides_env`; `${ARTIFACT}` is the package's (or the profile's) path.
     pub run_env: BTreeMap<String, Provided>,
+    /// CPUs a build of it asks for where the executor places builds (Slurm's
+    /// `--cpus-per-task`, and its `make -j`); `None`: `hit build -j`. Not part of the id.
+    pub cpus: Option<usize>,
+    /// Time limit of a build of it as a Slurm job or step (Slurm's format: `30`,
+    /// `2:00:00`); `None`: `slurm.time` of config.yaml. Not part of the id.
+    pub time: Option<String>,
     /// Where `recipe(...)` was called: line, column.
     pub position: (usize, usize),
 }
@@ -89,6 +95,8 @@ const FIELDS: &[&str] = &[
     "toolchain",
     "provides_env",
     "run_env",
+    "cpus",
+    "time",
 ];
 
 impl Recipe {
@@ -161,6 +169,26 @@ impl Recipe {
         }
         let provides_env = env_changes(&fields, "provides_env")?;
         let run_env = env_changes(&fields, "run_env")?;
+        let cpus = match fields.int("cpus")? {
+            None => None,
+            Some(cpus @ 1..=4096) => Some(cpus as usize),
+            Some(other) => {
+                return Err(err(format!(
+                    "`cpus`: {other} is not a number of CPUs (1 to 4096)"
+                )));
+            }
+        };
+        let time = fields.string("time")?;
+        if let Some(time) = &time
+            && (time.is_empty()
+                || !time
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ':' || c == '-'))
+        {
+            return Err(err(format!(
+                "`time`: {time:?} is not a Slurm time limit (minutes, `H:MM:SS` or `D-HH`)"
+            )));
+        }
         let recipe = Self {
             name,
             version: fields.string("version")?,
@@ -177,6 +205,8 @@ impl Recipe {
             toolchain,
             provides_env,
             run_env,
+            cpus,
+            time,
             position,
         };
         // A recipe without stages would build an empty artifact: almost always a mistake

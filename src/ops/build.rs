@@ -204,7 +204,7 @@ pub fn build_spec(
         None => &builder,
     };
     reporter.event(BuildEvent::Planned { builds: 0 });
-    let outcome = executor.build(spec, reporter)?;
+    let outcome = executor.build(spec, &Default::default(), reporter)?;
     let (name, id) = (spec.name().as_str(), spec.id());
     reporter.event(match &outcome {
         BuildOutcome::AlreadyBuilt { .. } => BuildEvent::AlreadyBuilt { name, id },
@@ -338,6 +338,10 @@ pub fn build_profile(
                 .chain(&package.recipe.build_deps)
                 .map(|dep| index[dep.as_str()])
                 .collect(),
+            resources: hit_engine::executor::Resources {
+                cpus: package.recipe.cpus,
+                time: package.recipe.time.clone(),
+            },
         })
         .collect();
     let mut durations = Durations::load(&home.durations_file());

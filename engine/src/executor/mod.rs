@@ -21,6 +21,15 @@ use crate::spec::BuildSpec;
 use crate::store::Store;
 use std::sync::Arc;
 
+/// What a build asks of where it runs, besides its spec (not part of its id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// CPUs (Slurm's `--cpus-per-task` and the build's `make -j`); `None`: `-j`.
+    pub cpus: Option<usize>,
+    /// Time limit in Slurm's format; `None`: `slurm.time`.
+    pub time: Option<String>,
+}
+
 /// Runs builds somewhere, for the scheduler.
 pub trait Executor: Sync {
     /// The store the builds go into.
@@ -32,7 +41,12 @@ pub trait Executor: Sync {
 
     /// Builds `spec` unless it is in the store. A failed build is an outcome; an `Err` is
     /// a problem that stops the schedule (the store, the batch system's configuration).
-    fn build(&self, spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError>;
+    fn build(
+        &self,
+        spec: &BuildSpec,
+        resources: &Resources,
+        reporter: &dyn Reporter,
+    ) -> Result<BuildOutcome, BuildError>;
 }
 
 impl Executor for Builder<'_> {
@@ -44,7 +58,13 @@ impl Executor for Builder<'_> {
         self.jobserver()
     }
 
-    fn build(&self, spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError> {
+    /// Resources do not apply here: the local jobserver shares `-j` among all builds.
+    fn build(
+        &self,
+        spec: &BuildSpec,
+        _resources: &Resources,
+        reporter: &dyn Reporter,
+    ) -> Result<BuildOutcome, BuildError> {
         Builder::build(self, spec, reporter)
     }
 }

@@ -24,8 +24,9 @@
 //! ## Tokens and CPUs
 //!
 //! The scheduler's tokens bound the jobs or steps in flight (`slurm.max_jobs`, default 64):
-//! Slurm queues what does not fit. Each build asks for `-j N` CPUs and hands the same
-//! number to its `make` jobserver on the node.
+//! Slurm queues what does not fit. Each build asks for its recipe's `cpus` (else `-j N`)
+//! CPUs and hands the same number to its `make` jobserver on the node; its time limit is
+//! its recipe's `time`, else `slurm.time`.
 //!
 //! ## Cancelling
 //!
@@ -34,8 +35,8 @@
 //! of a stopped hit stays queued or running. The store stays consistent: a cancelled build
 //! leaves what a killed local build leaves, and the next build clears it.
 
-use super::Executor;
 use super::queue::{Queue, Update};
+use super::{Executor, Resources};
 use crate::build::{BuildError, BuildEvent, BuildFailure, BuildOutcome, FailureCause, Reporter};
 use crate::jobserver::Jobserver;
 use crate::spec::{ArtifactId, BuildSpec, pretty_document};
@@ -146,7 +147,7 @@ impl<'a> Slurm<'a> {
     }
 
     /// The command that builds `spec_file` on a node.
-    fn remote_command(&self, spec_file: &Path) -> Vec<String> {
+    fn remote_command(&self, spec_file: &Path, asked: &Asked) -> Vec<String> {
         let mut argv = vec![
             self.hit.display().to_string(),
             "--home".into(),
@@ -155,25 +156,26 @@ impl<'a> Slurm<'a> {
             spec_file.display().to_string(),
             "--json".into(),
             "-j".into(),
-            self.cpus.to_string(),
+            asked.cpus.to_string(),
         ];
         argv.extend(self.remote_args.iter().cloned());
         argv
     }
 
     /// Arguments both sbatch and srun take.
-    fn common_args(&self, name: &str) -> Vec<String> {
+    fn common_args(&self, name: &str, asked: &Asked) -> Vec<String> {
         let mut args = vec![
             "-N1".into(),
             "-n1".into(),
-            format!("--cpus-per-task={}", self.cpus),
+            format!("--cpus-per-task={}", asked.cpus),
             format!("--job-name=hit:{name}"),
         ];
+        let time = asked.time.cloned();
         let options = [
             ("--partition", &self.config.partition),
             ("--account", &self.config.account),
             ("--qos", &self.config.qos),
-            ("--time", &self.config.time),
+            ("--time", &time),
         ];
         for (flag, value) in options {
             if let Some(value) = value {
@@ -188,11 +190,18 @@ impl<'a> Slurm<'a> {
         &self,
         id: &ArtifactId,
         spec_file: &Path,
+        resources: &Resources,
         reporter: &dyn Reporter,
     ) -> Result<Attempt, BuildError> {
+        let asked = Asked {
+            cpus: resources.cpus.unwrap_or(self.cpus),
+            time: resources.time.as_ref().or(self.config.time.as_ref()),
+        };
         match &self.placement {
-            Placement::Jobs => self.run_job(id, spec_file, reporter),
-            Placement::Steps { allocation } => self.run_step(id, spec_file, allocation, reporter),
+            Placement::Jobs => self.run_job(id, spec_file, &asked, reporter),
+            Placement::Steps { allocation } => {
+                self.run_step(id, spec_file, &asked, allocation, reporter)
+            }
         }
     }
 
@@ -200,20 +209,21 @@ impl<'a> Slurm<'a> {
         &self,
         id: &ArtifactId,
         spec_file: &Path,
+        asked: &Asked,
         reporter: &dyn Reporter,
     ) -> Result<Attempt, BuildError> {
         let stem = spec_file.with_extension("");
         let (out, err) = (stem.with_extension("out"), stem.with_extension("err"));
         let output = std::process::Command::new("sbatch")
             .arg("--parsable")
-            .args(self.common_args(id.name().as_str()))
+            .args(self.common_args(id.name().as_str(), asked))
             .arg(format!("--output={}", out.display()))
             .arg(format!("--error={}", err.display()))
             .args(&self.config.sbatch_args)
             .arg("--wrap")
             .arg(format!(
                 "exec {}",
-                crate::shell::quote(&self.remote_command(spec_file))
+                crate::shell::quote(&self.remote_command(spec_file, asked))
             ))
             .stdin(Stdio::null())
             .output()
@@ -250,16 +260,17 @@ impl<'a> Slurm<'a> {
         &self,
         id: &ArtifactId,
         spec_file: &Path,
+        asked: &Asked,
         allocation: &str,
         reporter: &dyn Reporter,
     ) -> Result<Attempt, BuildError> {
         let mut command = std::process::Command::new("srun");
         command
             .args(["--exclusive", "--verbose"])
-            .args(self.common_args(id.name().as_str()))
+            .args(self.common_args(id.name().as_str(), asked))
             .args(&self.config.srun_args)
             .arg("--")
-            .args(self.remote_command(spec_file))
+            .args(self.remote_command(spec_file, asked))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -330,6 +341,14 @@ impl<'a> Slurm<'a> {
         let place = format!("Slurm step {step}");
         Ok(attempt(&place, &events, &errors, &self.dir.join("(srun)")))
     }
+}
+
+/// What one build asks Slurm for: its recipe's `cpus` and `time`, else `-j` and
+/// `slurm.time`.
+#[derive(Debug)]
+struct Asked<'a> {
+    cpus: usize,
+    time: Option<&'a String>,
 }
 
 /// How one run of a build's job or step ended.
@@ -466,7 +485,12 @@ impl Executor for Slurm<'_> {
         Some(&self.tokens)
     }
 
-    fn build(&self, spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError> {
+    fn build(
+        &self,
+        spec: &BuildSpec,
+        resources: &Resources,
+        reporter: &dyn Reporter,
+    ) -> Result<BuildOutcome, BuildError> {
         let id = spec.id();
         if let Some(path) = self.store.resolve(id)? {
             return Ok(BuildOutcome::AlreadyBuilt { path });
@@ -478,7 +502,7 @@ impl Executor for Slurm<'_> {
         let started = Instant::now();
         let mut retried = 0;
         loop {
-            let attempt = self.run_once(id, &spec_file, reporter)?;
+            let attempt = self.run_once(id, &spec_file, resources, reporter)?;
             let failed = |cause, tail: Vec<String>, log: PathBuf, build_dir: PathBuf| {
                 BuildOutcome::Failed(BuildFailure {
                     id: id.clone(),
