@@ -101,8 +101,9 @@ def simulate(args):
     env = dict(os.environ)
     if args.home:
         env["HIT_HOME"] = args.home
-    imports = stack.imports_of(HIT, os.path.abspath(args.profile), env)
-    names = [name for name in imports if name in durations]
+    profile = os.path.abspath(args.profile)
+    imports = stack.imports_of(HIT, profile, env)
+    names = [name for name in stack.dependency_order(HIT, profile, env) if name in durations]
     median = statistics.median(durations[name] for name in names)
     copies = -(-args.packages // len(names))
     tasks, deps = [], {}

@@ -41,3 +41,13 @@ mod tests {
         assert_eq!(with_causes(&error), "cannot read /x: disk on fire");
     }
 }
+
+/// How a process ended, in words: `exited with status 2`, `was killed by signal 9`.
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "failed".into(),
+    }
+}

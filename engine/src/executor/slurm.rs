@@ -44,6 +44,7 @@ use crate::store::Store;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -233,7 +234,7 @@ impl<'a> Slurm<'a> {
         if !output.status.success() || job.is_empty() {
             return Ok(Attempt::Refused(format!(
                 "sbatch {}: {}",
-                describe(output.status),
+                crate::errors::describe_status(output.status),
                 String::from_utf8_lossy(&output.stderr).trim()
             )));
         }
@@ -334,7 +335,7 @@ impl<'a> Slurm<'a> {
         let Some(step) = step else {
             return Ok(Attempt::Refused(format!(
                 "srun {} in allocation {allocation}: {}",
-                describe(status),
+                crate::errors::describe_status(status),
                 errors.trim()
             )));
         };
@@ -464,17 +465,6 @@ fn kill_reason(errors: &str) -> Option<String> {
     };
     Some(reason)
 }
-
-fn describe(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (_, Some(signal)) => format!("was killed by signal {signal}"),
-        _ => "failed".into(),
-    }
-}
-
-use std::os::unix::process::CommandExt;
 
 impl Executor for Slurm<'_> {
     fn store(&self) -> &Store {

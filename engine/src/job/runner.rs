@@ -28,7 +28,7 @@ pub enum JobError {
         program: String,
         path: String,
     },
-    #[error("{step}: `{command}` {}", describe(*.status))]
+    #[error("{step}: `{command}` {}", crate::errors::describe_status(*.status))]
     Failed {
         step: String,
         command: String,
@@ -512,15 +512,6 @@ fn too_big(step: &str, argv: &[String], vars: &BTreeMap<String, String>) -> JobE
         step: step.to_owned(),
         bytes,
         biggest,
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        _ => "failed".into(),
     }
 }
 

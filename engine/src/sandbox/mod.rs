@@ -203,7 +203,10 @@ impl Sandbox {
         };
         let said = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         let said = if said.is_empty() {
-            format!("the helper {}", describe(output.status))
+            format!(
+                "the helper {}",
+                crate::errors::describe_status(output.status)
+            )
         } else {
             said
         };
@@ -301,15 +304,6 @@ fn start_keeper(helper: &Path) -> Option<Keeper> {
     let stdout = keeper.child.stdout.take()?;
     std::io::BufReader::new(stdout).read_line(&mut line).ok()?;
     (line == "ready\n").then_some(keeper)
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (_, Some(signal)) => format!("was killed by signal {signal}"),
-        _ => "failed".into(),
-    }
 }
 
 /// The host setting that turns unprivileged user namespaces off, if one does.
