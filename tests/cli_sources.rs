@@ -800,3 +800,50 @@ fn the_readme_profile_needs_no_mirror_for_a_source_without_a_url() {
             .unwrap();
     assert!(!recipe.contains("url:"), "{recipe}");
 }
+
+#[test]
+fn every_source_of_the_readme_profile_is_shipped_so_its_first_build_needs_no_network() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let small = repo.join("packages/profiles/small.rhai");
+    let env = Env::new();
+    for package in ["zlib", "bzip2", "lua", "libpng"] {
+        let output = env
+            .hit()
+            .args(["show", "buildspec", package, "-p"])
+            .arg(&small)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let spec: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        for source in spec["sources"].as_array().unwrap() {
+            let key = source["key"].as_str().unwrap();
+            let hex = key.strip_prefix("sha256:").unwrap();
+            let shipped = repo.join("packages/sources/sha256").join(hex);
+            assert!(
+                shipped.is_file(),
+                "{package}: {key} is not in packages/sources"
+            );
+            assert_eq!(common::sha256_hex(&shipped), hex, "{package}");
+        }
+    }
+    // A fresh home without mirrors (and this machine without network): lua's sources
+    // unpack, from what hit ships (lua builds with the toolchain, built first).
+    let toolchain = env
+        .hit()
+        .args(["show", "buildspec", "toolchain", "-p"])
+        .arg(&small)
+        .output()
+        .unwrap();
+    std::fs::write(env.path("toolchain.json"), &toolchain.stdout).unwrap();
+    env.build_ok(&env.path("toolchain.json"));
+    let output = env
+        .hit()
+        .args(["bdir", "lua"])
+        .arg(env.path("lua"))
+        .arg("-p")
+        .arg(&small)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(env.path("lua/src/lua.c").exists());
+}

@@ -147,7 +147,7 @@ pub struct ProfileRequest {
 }
 
 /// The source cache of `home`, with hit's own small mirror (`packages/sources/`: the sources
-/// whose only public copy has no URL) tried after the configured ones.
+/// of the README's first profile, whose zlib has no URL) tried after the configured ones.
 pub fn source_cache(home: &Home) -> SourceCache {
     let cache = SourceCache::for_home(home);
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/sources");
