@@ -23,6 +23,16 @@ pub fn with_causes(error: &dyn Error) -> String {
     text
 }
 
+/// How a process ended, in words: `exited with status 2`, `was killed by signal 9`.
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "failed".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,15 +49,5 @@ mod tests {
             source: std::io::Error::other("disk on fire"),
         };
         assert_eq!(with_causes(&error), "cannot read /x: disk on fire");
-    }
-}
-
-/// How a process ended, in words: `exited with status 2`, `was killed by signal 9`.
-pub fn describe_status(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        _ => "failed".into(),
     }
 }
