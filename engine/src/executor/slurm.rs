@@ -10,7 +10,7 @@
 //!    -n1 -c CPUS -J hit:<name> -- hit --home HOME build SPEC --json -j CPUS`; its output
 //!    comes back through srun's pipes as it is written. Outside one: `sbatch --parsable`
 //!    with the same command, so a login node never builds; one `squeue` for all jobs
-//!    watches their states and ends (see `queue.rs`), and the output is in
+//!    watches their states and ends (see `queue.rs`). Either way the output ends up in
 //!    `<name>-<hash>.out` and `.err` beside the spec.
 //! 3. The remote `hit` takes the id's lock, builds (sandboxed, where the node allows) and
 //!    commits, as a local build would, and prints `--json` events. Its last event says how
@@ -339,8 +339,12 @@ impl<'a> Slurm<'a> {
                 errors.trim()
             )));
         };
+        // Kept like a batch job's, for a look after the fact.
+        let err = spec_file.with_extension("err");
+        let _ = std::fs::write(spec_file.with_extension("out"), &events);
+        let _ = std::fs::write(&err, &errors);
         let place = format!("Slurm step {step}");
-        Ok(attempt(&place, &events, &errors, &self.dir.join("(srun)")))
+        Ok(attempt(&place, &events, &errors, &err))
     }
 }
 

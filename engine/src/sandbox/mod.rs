@@ -263,9 +263,9 @@ impl Sandbox {
         }
     }
 
-    /// The helper and its arguments that run `command` inside the sandbox (for a script:
-    /// `hit bdir` writes one that runs a shell as a build would be run). The helper is
-    /// the one the probe chose (the last candidate, `hit` itself, before a probe).
+    /// The helper and its arguments that run `command` inside the sandbox on its own,
+    /// without the keeper (for a script that outlives this process: `hit bdir` writes one
+    /// that runs a shell as a build would be run).
     pub fn argv(
         &self,
         view: &View,
@@ -273,14 +273,7 @@ impl Sandbox {
     ) -> (&Path, Vec<std::ffi::OsString>) {
         let mut args = vec![std::ffi::OsString::from(OUTER_ARG)];
         args.extend(self.request(view, command, false).to_args());
-        let helper = match self.probed.get() {
-            Some(Ok(helper)) => helper.as_path(),
-            _ => self
-                .helpers
-                .last()
-                .map_or(Path::new("hit"), PathBuf::as_path),
-        };
-        (helper, args)
+        (self.helper(), args)
     }
 }
 
