@@ -9,7 +9,9 @@ mod common;
 use common::{Env, HttpServer, dead_url, mirror_dir, stderr_of, stdout_of};
 use std::path::PathBuf;
 
-const LUA: &str = "lua-5.4.4.tar.gz";
+/// A real tarball that hit does not ship (packages/sources has the README profile's), so
+/// only its URL or a mirror has it.
+const LZ4: &str = "lz4-1.9.4.tar.gz";
 
 impl Env {
     /// Writes recipes (name, body) and a profile of `packages`; returns the profile.
@@ -61,13 +63,13 @@ fn shell_recipe(name: &str, deps: &str, commands: &[&str]) -> String {
     )
 }
 
-fn lua_sha256() -> String {
-    common::mirror_manifest()[LUA].clone()
+fn lz4_sha256() -> String {
+    common::mirror_manifest()[LZ4].clone()
 }
 
-fn lua_recipe(url: &str, sha256: &str) -> String {
+fn lz4_recipe(url: &str, sha256: &str) -> String {
     format!(
-        "recipe(#{{ name: \"lua\", sources: [#{{ url: {url:?}, sha256: {sha256:?} }}], \
+        "recipe(#{{ name: \"lz4\", sources: [#{{ url: {url:?}, sha256: {sha256:?} }}], \
          stages: [stage(\"install\", [\"mkdir -p $ARTIFACT && cp Makefile $ARTIFACT/\"])] }})"
     )
 }
@@ -78,13 +80,13 @@ fn a_source_whose_hash_differs_fails_the_package_and_stores_nothing() {
     let server = HttpServer::serve(&mirror_dir());
     let wrong = "0".repeat(64);
     let profile = env.stack(
-        &[("lua", &lua_recipe(&format!("{}/{LUA}", server.url), &wrong))],
-        &["lua"],
+        &[("lz4", &lz4_recipe(&format!("{}/{LZ4}", server.url), &wrong))],
+        &["lz4"],
     );
     let stderr = env.build_fails(&profile);
     assert!(
-        stderr.contains("lua")
-            && stderr.contains(&lua_sha256())
+        stderr.contains("lz4")
+            && stderr.contains(&lz4_sha256())
             && stderr.contains("nothing was stored"),
         "{stderr}"
     );
@@ -98,10 +100,10 @@ fn a_source_whose_hash_differs_fails_the_package_and_stores_nothing() {
 #[test]
 fn an_unreachable_url_falls_back_to_a_mirror_and_without_one_names_every_attempt() {
     let env = Env::new();
-    let url = format!("{}/{LUA}", dead_url());
-    let profile = env.stack(&[("lua", &lua_recipe(&url, &lua_sha256()))], &["lua"]);
+    let url = format!("{}/{LZ4}", dead_url());
+    let profile = env.stack(&[("lz4", &lz4_recipe(&url, &lz4_sha256()))], &["lz4"]);
     let stderr = env.build_fails(&profile);
-    assert!(stderr.contains("lua") && stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("lz4") && stderr.contains(&url), "{stderr}");
     // No host answered at all: say what to do without a network.
     assert!(
         stderr.contains("no network? add a mirror: `mirrors:`"),
@@ -124,7 +126,7 @@ fn an_unreachable_url_falls_back_to_a_mirror_and_without_one_names_every_attempt
     assert!(
         stderr.contains(&format!(
             "hit: sha256:{} from mirror {}",
-            lua_sha256(),
+            lz4_sha256(),
             mirror_dir().display()
         )),
         "{stderr}"
@@ -136,8 +138,8 @@ fn a_host_that_answers_gets_no_offline_hint() {
     let env = Env::new();
     std::fs::create_dir_all(env.path("empty")).unwrap();
     let server = HttpServer::serve(&env.path("empty"));
-    let url = format!("{}/{LUA}", server.url);
-    let profile = env.stack(&[("lua", &lua_recipe(&url, &lua_sha256()))], &["lua"]);
+    let url = format!("{}/{LZ4}", server.url);
+    let profile = env.stack(&[("lz4", &lz4_recipe(&url, &lz4_sha256()))], &["lz4"]);
     let stderr = env.build_fails(&profile);
     assert!(stderr.contains("HTTP 404"), "{stderr}");
     assert!(!stderr.contains("no network?"), "{stderr}");
