@@ -57,7 +57,10 @@ fn fetch_over_http_stores_the_file_by_hash() {
         .assert()
         .success()
         .stdout(format!("{}\n", archive_key()));
-    let cached = env.home().join("src/sha256").join(&mirror_manifest()[ARCHIVE]);
+    let cached = env
+        .home()
+        .join("src/sha256")
+        .join(&mirror_manifest()[ARCHIVE]);
     assert_eq!(
         std::fs::read(&cached).unwrap(),
         std::fs::read(mirror_dir().join(ARCHIVE)).unwrap()
@@ -216,7 +219,10 @@ fn a_flat_mirror_directory_serves_files_by_content() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     let said = stderr_of(&output);
     assert!(
-        said.contains(&format!("downloading {}", mirror_dir().join(ARCHIVE).display())),
+        said.contains(&format!(
+            "downloading {}",
+            mirror_dir().join(ARCHIVE).display()
+        )),
         "{said}"
     );
     let index = env.home().join("src/mirror-index-v1");
@@ -725,7 +731,10 @@ fn a_corrupt_cached_source_is_found_by_verify_and_fetched_again_by_a_build() {
     let server = HttpServer::serve(&mirror_dir());
     let url = format!("{}/{ARCHIVE}", server.url);
     let key = env.fetch_key(Path::new(&url));
-    let cached = env.home().join("src/sha256").join(&mirror_manifest()[ARCHIVE]);
+    let cached = env
+        .home()
+        .join("src/sha256")
+        .join(&mirror_manifest()[ARCHIVE]);
     // One byte changed on disk.
     let mut bytes = std::fs::read(&cached).unwrap();
     bytes[1000] ^= 0xff;
