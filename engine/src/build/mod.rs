@@ -4,8 +4,10 @@
 //! every import is built, takes the id's lock (reporting when it has to wait for another
 //! process), looks again, tries the binary caches if it has a [`Substituter`] (see
 //! [`crate::cache`]; a cache that fails is a warning, and the build goes on), claims a
-//! path, fetches and unpacks the sources into `$BUILD`, runs the commands and commits (see
-//! [`crate::store`] for the protocol).
+//! path, fetches and unpacks the sources into `$BUILD`, runs the commands (each in the
+//! sandbox's namespaces where it is on and works: see [`crate::sandbox`]) and commits (see
+//! [`crate::store`] for the protocol). [`Builder::check`] builds a built artifact again
+//! and compares (`hit build --check`, check.rs).
 //!
 //! The build's environment starts empty. It holds only:
 //!
@@ -22,8 +24,9 @@
 //!
 //! A build must not change its imports: hit fingerprints each import's files (names,
 //! modes, sizes, times and contents) before and after the commands, and a build that changed one fails, and the
-//! changed import leaves the store (it no longer matches its id). Read-only bits stop such
-//! writes for ordinary users; this catches them for root too.
+//! changed import leaves the store (it no longer matches its id). The sandbox makes such
+//! writes fail (the store is read-only there, for root too); without it, read-only bits
+//! stop them for ordinary users, and this catches them for root.
 //!
 //! A build that fails is an outcome ([`BuildOutcome::Failed`]) with the error, the log's
 //! last lines and where the log and the build directory are; the build directory is kept.
