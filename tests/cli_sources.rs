@@ -655,6 +655,29 @@ fn git_sources_build_by_commit() {
         .success()
         .stdout(format!("git:{head}\n"));
 
+    // A branch: the commit it names now, fetched (a recipe pins that key).
+    git(&repo, &["checkout", "-qb", "feature"]);
+    std::fs::write(repo.join("src/hello.txt"), "version three\n").unwrap();
+    git(&repo, &["commit", "-qam", "three"]);
+    let feature = git(&repo, &["rev-parse", "feature"]);
+    git(&repo, &["checkout", "-q", "-"]);
+    env.hit()
+        .args(["fetch", &url, "--branch", "feature"])
+        .assert()
+        .success()
+        .stdout(format!("git:{feature}\n"));
+    assert_ne!(feature, head);
+    env.hit()
+        .args(["fetch", &url, "--branch", "no-such-branch"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no-such-branch"));
+    env.hit()
+        .args(["fetch", "https://example.org/x.tar.gz", "--branch", "main"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--branch is for git repositories"));
+
     let spec = env.spec(
         "from-git.json",
         &json!({

@@ -12,6 +12,18 @@ pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<SourceKey> {
     Ok(super::source_cache(home).fetch_url(url, key.as_ref())?)
 }
 
+/// `hit fetch URL --branch REV`: the commit a branch or tag of a git repository names
+/// now, fetched into the source cache; its key (`git:<commit>`) is what a recipe pins.
+pub fn fetch_branch(home: &Home, url: &str, rev: &str) -> Result<SourceKey> {
+    if !hit_engine::source::looks_like_git(url) {
+        return Err(Error::Input(format!(
+            "--branch is for git repositories, and {url} does not look like one (a URL or path \
+             ending in .git, or starting with git:// or git@)"
+        )));
+    }
+    Ok(super::source_cache(home).fetch_git_rev(url, rev)?)
+}
+
 /// What `hit fetch --lock` did with each source of a lockfile.
 #[derive(Debug, Default)]
 pub struct LockedFetch {

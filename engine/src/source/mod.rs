@@ -383,12 +383,17 @@ impl SourceCache {
     /// `hit fetch URL [KEY]`: fetches `url` and returns its key. With a key, the bytes
     /// must match it (mirrors are tried first, as for builds). A git URL without a key
     /// fetches the remote's `HEAD`.
+    /// Fetches `rev` (a branch, a tag, `HEAD`) of the git repository at `url` into the
+    /// cache and returns the key of the commit it names now (`git:<commit>`), which a
+    /// recipe then pins.
+    pub fn fetch_git_rev(&self, url: &str, rev: &str) -> Result<SourceKey, SourceError> {
+        git::fetch_rev(&self.git_dir(), url, rev).map(SourceKey::Git)
+    }
+
     pub fn fetch_url(&self, url: &str, key: Option<&SourceKey>) -> Result<SourceKey, SourceError> {
         match key {
             Some(key) => self.fetch(key, Some(url)).map(|_| key.clone()),
-            None if looks_like_git(url) => {
-                git::fetch_rev(&self.git_dir(), url, "HEAD").map(SourceKey::Git)
-            }
+            None if looks_like_git(url) => self.fetch_git_rev(url, "HEAD"),
             None => {
                 let location = Location::parse(url).map_err(|problem| SourceError::Location {
                     url: url.to_owned(),

@@ -110,7 +110,12 @@ pub enum Command {
         #[arg(required_unless_present = "lock")]
         url: Option<String>,
         /// The expected key (sha256:<hex>, git:<commit>, ...): refuse bytes that differ.
+        #[arg(conflicts_with = "branch")]
         key: Option<String>,
+        /// For a git repository: fetch this branch or tag instead of HEAD, and print the
+        /// commit it names now (`git:<commit>`), to pin in a recipe.
+        #[arg(long, value_name = "REV")]
+        branch: Option<String>,
         /// Fetch every source of this lockfile instead.
         #[arg(long, value_name = "LOCKFILE", conflicts_with_all = ["url", "key"])]
         lock: Option<PathBuf>,

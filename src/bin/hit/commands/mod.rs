@@ -118,8 +118,13 @@ fn run_command(
         Command::Resolve(args) => inspect::resolve(&home()?, args),
         Command::Fetch {
             url: Some(url),
+            branch: Some(branch),
+            ..
+        } => store::fetch_branch(&home()?, &url, &branch),
+        Command::Fetch {
+            url: Some(url),
             key,
-            lock: _,
+            ..
         } => store::fetch(&home()?, &url, key.as_deref()),
         Command::Fetch { lock, .. } => {
             let lock = lock.expect("clap requires a URL or --lock");

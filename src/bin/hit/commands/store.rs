@@ -24,6 +24,11 @@ pub fn fetch(home: &Home, url: &str, key: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn fetch_branch(home: &Home, url: &str, branch: &str) -> Result<ExitCode> {
+    println!("{}", hit::ops::sources::fetch_branch(home, url, branch)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn fetch_locked(home: &Home, lockfile: &Path) -> Result<ExitCode> {
     let outcome = hit::ops::sources::fetch_locked(home, lockfile)?;
     for (package, key, origin) in &outcome.fetched {
