@@ -18,7 +18,7 @@
 
 use super::{BuildError, BuildFailure, Builder, FailureCause, Forward, Reporter};
 use crate::job::{BuildLog, log_tail};
-use crate::sandbox::{Unavailable, View};
+use crate::sandbox::Unavailable;
 use crate::spec::BuildSpec;
 use crate::store::manifest::{ContentChange, Manifest};
 use std::io::Read;
@@ -79,18 +79,8 @@ impl Builder<'_> {
                 }));
             }
         };
-        let mut imports = Vec::new();
-        for import in spec.imports() {
-            let import_path =
-                self.store
-                    .resolve(&import.id)?
-                    .ok_or_else(|| BuildError::ImportNotBuilt {
-                        id: id.clone(),
-                        import: import.id.clone(),
-                    })?;
-            imports.push((import, import_path));
-        }
-        let lock = self.store.lock(id)?;
+        let imports = self.imports(spec)?;
+        let lock = self.lock(id, reporter)?;
         let started = Instant::now();
         let staging = self.store.stage_check(id, &path, &lock)?;
         let sink = Forward { id, reporter };
@@ -108,17 +98,11 @@ impl Builder<'_> {
         let vars = self
             .variables(&staging, &imports, &mut log)
             .map_err(log_error)?;
-        let view = View {
-            read_only: crate::sandbox::host_paths(
-                &imports
-                    .iter()
-                    .map(|(_, path)| path.clone())
-                    .collect::<Vec<_>>(),
-                self.store.dir(),
-            ),
-            writable: vec![staging.work_dir.clone()],
-            binds: vec![(staging.stage_dir.clone(), path.clone())],
-        };
+        let view = self.view(
+            &imports,
+            &staging,
+            vec![(staging.stage_dir.clone(), path.clone())],
+        );
         let deadline = self.timeout.map(|timeout| started + timeout);
         let result = self
             .run(

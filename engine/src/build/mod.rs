@@ -293,28 +293,8 @@ impl<'a> Builder<'a> {
         if let Some(path) = self.store.resolve(id)? {
             return Ok(BuildOutcome::AlreadyBuilt { path });
         }
-        let mut imports = Vec::new();
-        for import in spec.imports() {
-            let path =
-                self.store
-                    .resolve(&import.id)?
-                    .ok_or_else(|| BuildError::ImportNotBuilt {
-                        id: id.clone(),
-                        import: import.id.clone(),
-                    })?;
-            imports.push((import, path));
-        }
-        let lock = match self.store.try_lock(id)? {
-            Some(lock) => lock,
-            None => {
-                let holder = self.store.lock_holder(id);
-                reporter.event(BuildEvent::WaitingForLock {
-                    id,
-                    holder: holder.as_deref(),
-                });
-                self.store.lock(id)?
-            }
-        };
+        let imports = self.imports(spec)?;
+        let lock = self.lock(id, reporter)?;
         if let Some(path) = self.store.resolve(id)? {
             return Ok(BuildOutcome::AlreadyBuilt { path });
         }
@@ -335,17 +315,7 @@ impl<'a> Builder<'a> {
         }
         let sandbox = self.sandbox(reporter)?;
         let staging = self.store.stage(id, &lock)?;
-        let view = sandbox.map(|_| View {
-            read_only: crate::sandbox::host_paths(
-                &imports
-                    .iter()
-                    .map(|(_, path)| path.clone())
-                    .collect::<Vec<_>>(),
-                self.store.dir(),
-            ),
-            writable: vec![staging.work_dir.clone()],
-            binds: Vec::new(),
-        });
+        let view = sandbox.map(|_| self.view(&imports, &staging, Vec::new()));
         reporter.event(BuildEvent::Started {
             id,
             log: &staging.log_path,
@@ -418,6 +388,64 @@ impl<'a> Builder<'a> {
                     build_dir: staging.work_dir,
                 }))
             }
+        }
+    }
+
+    /// The artifacts `spec` imports, with their paths; each must be built.
+    fn imports<'s>(
+        &self,
+        spec: &'s BuildSpec,
+    ) -> Result<Vec<(&'s crate::spec::Import, PathBuf)>, BuildError> {
+        spec.imports()
+            .iter()
+            .map(|import| {
+                let path =
+                    self.store
+                        .resolve(&import.id)?
+                        .ok_or_else(|| BuildError::ImportNotBuilt {
+                            id: spec.id().clone(),
+                            import: import.id.clone(),
+                        })?;
+                Ok((import, path))
+            })
+            .collect()
+    }
+
+    /// Takes the build lock of `id`, saying whom it waits for when another process holds
+    /// it, and records this process as its holder for those that wait next.
+    fn lock(
+        &self,
+        id: &ArtifactId,
+        reporter: &dyn Reporter,
+    ) -> Result<crate::store::FileLock, BuildError> {
+        let lock = match self.store.try_lock(id)? {
+            Some(lock) => lock,
+            None => {
+                let holder = self.store.lock_holder(id);
+                reporter.event(BuildEvent::WaitingForLock {
+                    id,
+                    holder: holder.as_deref(),
+                });
+                self.store.lock(id)?
+            }
+        };
+        lock.record_holder();
+        Ok(lock)
+    }
+
+    /// What a build's commands see in the sandbox besides what every build sees: the host
+    /// paths of its imported host packages, its work dir, and `binds`.
+    fn view(
+        &self,
+        imports: &[(&crate::spec::Import, PathBuf)],
+        staging: &crate::store::Staging,
+        binds: Vec<(PathBuf, PathBuf)>,
+    ) -> View {
+        let paths: Vec<PathBuf> = imports.iter().map(|(_, path)| path.clone()).collect();
+        View {
+            read_only: crate::sandbox::host_paths(&paths, self.store.dir()),
+            writable: vec![staging.work_dir.clone()],
+            binds,
         }
     }
 

@@ -412,24 +412,16 @@ impl Store {
             .join(format!("{}-{}.lock", id.name(), id.hash()))
     }
 
-    /// Takes the build lock of `id`, waiting for it, and records this process as its
-    /// holder.
+    /// Takes the build lock of `id`, waiting for it.
     pub fn lock(&self, id: &ArtifactId) -> Result<FileLock, StoreError> {
         let path = self.lock_path(id);
-        let lock = FileLock::acquire(&path).map_err(io_error("cannot lock", &path))?;
-        lock.record_holder();
-        Ok(lock)
+        FileLock::acquire(&path).map_err(io_error("cannot lock", &path))
     }
 
-    /// Takes the build lock of `id` if no other process holds it (recording this one as
-    /// its holder).
+    /// Takes the build lock of `id` if no other process holds it.
     pub fn try_lock(&self, id: &ArtifactId) -> Result<Option<FileLock>, StoreError> {
         let path = self.lock_path(id);
-        let lock = FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))?;
-        if let Some(lock) = &lock {
-            lock.record_holder();
-        }
-        Ok(lock)
+        FileLock::try_acquire(&path).map_err(io_error("cannot lock", &path))
     }
 
     /// Who holds the build lock of `id`, as its holder recorded it (see
