@@ -47,6 +47,24 @@ struct Live {
     running: Mutex<HashMap<ArtifactId, ProgressBar>>,
 }
 
+impl Live {
+    /// A line for a running build: a spinner, `message` and the time it has run.
+    fn spinner(&self, id: &ArtifactId, message: String) {
+        let bar = self
+            .multi
+            .insert_before(&self.overall, ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("a valid template"),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        self.running
+            .lock()
+            .expect("not poisoned")
+            .insert(id.clone(), bar);
+    }
+}
+
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Progress")
@@ -218,21 +236,7 @@ impl Reporter for Progress {
             BuildEvent::Started { id, log } => match self.live.get() {
                 // Submitted to Slurm before: its line stays, now running.
                 Some(live) if live.running.lock().expect("not poisoned").contains_key(id) => {}
-                Some(live) => {
-                    let bar = live
-                        .multi
-                        .insert_before(&live.overall, ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                            .expect("a valid template"),
-                    );
-                    bar.set_message(id.to_string());
-                    bar.enable_steady_tick(Duration::from_millis(200));
-                    live.running
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(id.clone(), bar);
-                }
+                Some(live) => live.spinner(id, id.to_string()),
                 None if verbose => self.say(&format!("building {id} (log: {})", log.display())),
                 None if !self.quiet() => self.say(&format!("building {id}")),
                 None => {}
@@ -261,21 +265,7 @@ impl Reporter for Progress {
                 }
             }
             BuildEvent::Submitted { id, job } => match self.live.get() {
-                Some(live) => {
-                    let bar = live
-                        .multi
-                        .insert_before(&live.overall, ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                            .expect("a valid template"),
-                    );
-                    bar.set_message(format!("{id} (Slurm {job})"));
-                    bar.enable_steady_tick(Duration::from_millis(200));
-                    live.running
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(id.clone(), bar);
-                }
+                Some(live) => live.spinner(id, format!("{id} (Slurm {job})")),
                 None if !self.quiet() => self.say(&format!("submitted {id} to Slurm ({job})")),
                 None => {}
             },
