@@ -3,8 +3,9 @@
 without it, measured in the same run, alternating, medians of --runs:
 
 1. one command: `hit-sandbox __sandbox-v1 ... -- /bin/true` (the helpers and the namespaces),
-   on its own and joining a keeper's user and network namespaces as hit does, against
-   `/bin/true` started directly, averaged over 300 starts;
+   with `hit` itself as the helper, with `hit-sandbox` on its own, and with `hit-sandbox`
+   joining a keeper's user and network namespaces as hit does, against `/bin/true`
+   started directly, averaged over 300 starts;
 2. bench/synth.py's 1,000 trivial packages (fan-in, one command each), cold, with
    `sandbox: on` and `sandbox: off`: the extra ms per package;
 3. a real profile (default packages/profiles/small.rhai: zlib, bzip2, lua, libpng from the
@@ -21,15 +22,18 @@ sys.path.insert(0, HERE)
 import stack, synth  # noqa: E402
 
 def per_command_ms(hit, tmp, starts=300):
-    """/bin/true started directly, through the helper on its own, and through the helper
-    joining a keeper's namespaces (as hit runs commands)."""
+    """/bin/true started directly; through `hit` as the helper (where `hit-sandbox` is
+    missing); through `hit-sandbox` on its own; and through `hit-sandbox` joining a
+    keeper's namespaces (as hit runs commands)."""
     helper = os.path.join(os.path.dirname(hit), "hit-sandbox")
     root = os.path.join(tmp, "sandbox-root")
     os.makedirs(root, exist_ok=True)
-    wrapped = [helper, "__sandbox-v1", "--root", root]
+    paths = ["--root", root]
     for path in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]:
-        wrapped += ["--ro", path]
-    wrapped += ["--rw", tmp]
+        paths += ["--ro", path]
+    paths += ["--rw", tmp]
+    wrapped = [helper, "__sandbox-v1"] + paths
+    by_hit = [hit, "__sandbox-v1"] + paths
     keeper = subprocess.Popen([helper, "__sandbox-keeper-v1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert keeper.stdout.readline() == b"ready\n"
     joined = wrapped + ["--join", str(keeper.pid)]
@@ -39,25 +43,15 @@ def per_command_ms(hit, tmp, starts=300):
             subprocess.run(argv, check=True)
         return (time.perf_counter() - start) * 1000 / starts
     try:
-        results = [each(["/bin/true"]), each(wrapped + ["--", "/bin/true"]), each(joined + ["--", "/bin/true"])]
+        results = [each(["/bin/true"]), each(by_hit + ["--", "/bin/true"]),
+                   each(wrapped + ["--", "/bin/true"]), each(joined + ["--", "/bin/true"])]
     finally:
         keeper.stdin.close()
         keeper.wait()
     return results
 
 def home(tmp, name, mode, mirror=None):
-    path = os.path.join(tmp, name)
-    shutil.rmtree(path, ignore_errors=True)
-    env = dict(os.environ, HIT_HOME=path)
-    subprocess.run([HIT, "init-home"], env=env, check=True, capture_output=True)
-    config = os.path.join(path, "config.yaml")
-    with open(config) as f:
-        text = f.read()
-    if mirror:
-        text = text.replace("mirrors: []", f"mirrors: [{mirror}]")
-    with open(config, "w") as f:
-        f.write(text + f"\nsandbox: {mode}\nsync: none\n")
-    return env
+    return stack.new_home(tmp, name, mirror, HIT, f"\nsandbox: {mode}\nsync: none\n")
 
 def cold(profile, env, jobs, cwd):
     wall, _ = synth.run([HIT, "build", profile, "-j", str(jobs), "-q"], env, cwd)
@@ -78,8 +72,8 @@ def main():
     HIT = os.path.abspath(args.hit)
     tmp = tempfile.mkdtemp(dir=args.tmp)
     try:
-        direct, alone, joined = per_command_ms(HIT, tmp)
-        print(f"one command: /bin/true {direct:.2f} ms; in the sandbox, its own namespaces {alone:.2f} ms (+{alone - direct:.2f}), joining the keeper's {joined:.2f} ms (+{joined - direct:.2f})", flush=True)
+        direct, by_hit, alone, joined = per_command_ms(HIT, tmp)
+        print(f"one command: /bin/true {direct:.2f} ms; in the sandbox, hit as the helper {by_hit:.2f} ms (+{by_hit - direct:.2f}), hit-sandbox {alone:.2f} ms (+{alone - direct:.2f}), hit-sandbox joining the keeper's namespaces {joined:.2f} ms (+{joined - direct:.2f})", flush=True)
 
         profile = synth.write(os.path.join(tmp, "synth"), "fan-in", args.packages)
         times = {"on": [], "off": []}

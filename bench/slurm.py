@@ -31,18 +31,7 @@ def cpus():
     return int(out.stdout.split()[0])
 
 def home(tmp, name, mirror=None):
-    path = os.path.join(tmp, name)
-    shutil.rmtree(path, ignore_errors=True)
-    env = dict(os.environ, HIT_HOME=path)
-    subprocess.run([HIT, "init-home"], env=env, check=True, capture_output=True)
-    config = os.path.join(path, "config.yaml")
-    with open(config) as f:
-        text = f.read()
-    if mirror:
-        text = text.replace("mirrors: []", f"mirrors: [{mirror}]")
-    with open(config, "w") as f:
-        f.write(text + "\nsync: none\n")
-    return env
+    return stack.new_home(tmp, name, mirror, HIT, "\nsync: none\n")
 
 def timed(argv, env, cwd):
     start = time.perf_counter()

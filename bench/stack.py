@@ -8,7 +8,7 @@ hashed, so both ways build the same ids).
 Usage: cargo build --release && python3 bench/stack.py [-j 2] [--mirror ../shared/mirror]
 Takes about 2 x 6 minutes on 2 cores. Prints a markdown table and the per-package times.
 """
-import argparse, json, os, subprocess, tempfile, time
+import argparse, json, os, shutil, subprocess, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -24,14 +24,20 @@ def hashed_mirror(mirror, root):
             os.symlink(os.path.join(mirror, file), os.path.join(root, "sha256", sha))
     return root
 
-def new_home(tmp, name, mirror, hit):
-    env = dict(os.environ, HIT_HOME=os.path.join(tmp, name))
+def new_home(tmp, name, mirror, hit, extra=""):
+    """A fresh home `tmp/name` (an old one is deleted) using `mirror` (or none), with
+    `extra` lines appended to its config.yaml."""
+    path = os.path.join(tmp, name)
+    shutil.rmtree(path, ignore_errors=True)
+    env = dict(os.environ, HIT_HOME=path)
     subprocess.run([hit, "init-home"], env=env, check=True, capture_output=True)
-    config = os.path.join(env["HIT_HOME"], "config.yaml")
+    config = os.path.join(path, "config.yaml")
     with open(config) as f:
         text = f.read()
+    if mirror:
+        text = text.replace("mirrors: []", f"mirrors: [{json.dumps(mirror)}]")
     with open(config, "w") as f:
-        f.write(text.replace("mirrors: []", f"mirrors: [{json.dumps(mirror)}]"))
+        f.write(text + extra)
     return env
 
 def build(hit, profile, jobs, env, cwd):
