@@ -215,6 +215,9 @@ impl<'a> Slurm<'a> {
     ) -> Result<Attempt, BuildError> {
         let stem = spec_file.with_extension("");
         let (out, err) = (stem.with_extension("out"), stem.with_extension("err"));
+        // Counted until the job is recorded: a signal meanwhile waits for it (see
+        // `cancel_submitted`), so the job is cancelled too.
+        let submitting = Submitting::start();
         let output = std::process::Command::new("sbatch")
             .arg("--parsable")
             .args(self.common_args(id.name().as_str(), asked))
@@ -239,6 +242,7 @@ impl<'a> Slurm<'a> {
             )));
         }
         submitted().insert(job.clone());
+        drop(submitting);
         reporter.event(BuildEvent::Submitted { id, job: &job });
         for update in self.queue.watch(&job) {
             match update {
@@ -619,9 +623,33 @@ fn submitted() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// `sbatch` calls under way: their jobs exist in Slurm before they are in [`SUBMITTED`].
+static SUBMITTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One `sbatch` call under way, counted in [`SUBMITTING`] until dropped.
+struct Submitting;
+
+impl Submitting {
+    fn start() -> Self {
+        SUBMITTING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Submitting {
+    fn drop(&mut self) {
+        SUBMITTING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Cancels (`scancel`) every job and step this process submitted that has not ended:
-/// for the binary's signal handling, before it exits. Returns how many.
+/// for the binary's signal handling, before it exits. Waits (up to 10 s) for `sbatch`
+/// calls under way, whose jobs are not recorded yet. Returns how many.
 pub fn cancel_submitted() -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while SUBMITTING.load(std::sync::atomic::Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let ids: Vec<String> = std::mem::take(&mut *submitted()).into_iter().collect();
     if !ids.is_empty() {
         let _ = std::process::Command::new("scancel")
