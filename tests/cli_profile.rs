@@ -217,6 +217,26 @@ fn parameters_from_the_command_line_reach_recipes() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("KEY=VALUE"));
+    // A param nobody declares is an error that names the closest one.
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .arg("greting=x")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "unknown param `greting` (given on the command line): no recipe or profile of \
+             this plan declares it; did you mean `greeting` (greet)?",
+        ));
+    // hit info lists what the recipe declares, with the value that applies.
+    env.hit()
+        .args(["info", "greet", "greeting=cli", "-p"])
+        .arg(&profile)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "params:\n  greeting = \"cli\" (string, default \"hi\"): what greet says\n",
+        ));
     // show, hash and resolve take the same parameters.
     let greet_path = stdout_of(
         &env.hit()
@@ -257,6 +277,69 @@ fn parameters_from_the_command_line_reach_recipes() {
         with.starts_with("greet/") && with != without,
         "{with} {without}"
     );
+}
+
+/// A recipe that imports a base from its package dir: the base is an input of the plan
+/// (the no-op path notices its change) and of the build.
+#[test]
+fn base_recipes_are_imported_from_the_package_dirs() {
+    let env = Env::new();
+    let recipes = env.path("recipes");
+    std::fs::create_dir_all(recipes.join("bases")).unwrap();
+    let word = |text: &str| {
+        std::fs::write(
+            recipes.join("bases/words.rhai"),
+            format!("fn word() {{ {text:?} }}\n"),
+        )
+        .unwrap();
+    };
+    word("one");
+    std::fs::write(
+        recipes.join("say.rhai"),
+        r#"import "bases/words" as words;
+recipe(#{
+    name: "say",
+    toolchain: false,
+    stages: [stage("install", [
+        "mkdir -p $ARTIFACT/share",
+        `echo ${words::word()} > $ARTIFACT/share/said`,
+    ])],
+})
+"#,
+    )
+    .unwrap();
+    let profile = env.path("p.rhai");
+    std::fs::write(
+        &profile,
+        r#"profile(#{ package_dirs: ["recipes"], packages: ["say"] })"#,
+    )
+    .unwrap();
+    assert!(env.build_profile(&profile, &[]).status.success());
+    assert_eq!(
+        std::fs::read_to_string(env.path("p/share/said")).unwrap(),
+        "one\n"
+    );
+    word("two");
+    let output = env.build_profile(&profile, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        std::fs::read_to_string(env.path("p/share/said")).unwrap(),
+        "two\n"
+    );
+    std::fs::write(
+        recipes.join("say.rhai"),
+        "import \"/etc/hostname\" as h;\nrecipe(#{ name: \"say\" })\n",
+    )
+    .unwrap();
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "say.rhai:1:8: import \"/etc/hostname\": an import names a script in the package \
+             dirs by a relative path",
+        ));
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn write_recipes(env: &Env) -> PathBuf {
     for (name, deps) in PACKAGES {
         let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
         let recipe = format!(
-            r#"let salt = params.salt ?? 0;
+            r#"let salt = param("salt", 0, "changes every id");
 recipe(#{{
     name: "{name}",
     toolchain: false,

@@ -2,7 +2,7 @@
 //!
 //! Scripts are pure functions of their text and their parameters: the engine starts from
 //! `Engine::new_raw()` with only the standard package (strings, lists, maps, logic), no
-//! `eval`, no `import` (no module resolver), no time, no floats, no file, network or environment access. What a
+//! `eval`, `import` only of what the caller loaded (see [`crate::imports`]), no time, no floats, no file, network or environment access. What a
 //! script may know of the outside world is handed in as constants: `params` (from the
 //! profile and the command line), `platform` (`os`, `arch`) and, for recipes, `name`.
 //! Operation, call-depth and size limits turn a runaway script into an error.
@@ -13,9 +13,11 @@
 
 use crate::LangError;
 use crate::error::Token;
+use crate::imports::{Imports, PackageModules, no_imports};
+use crate::param::ParamDecl;
 use crate::profile::ProfileDecl;
 use crate::recipe::Recipe;
-use crate::value::from_json;
+use crate::value::{from_json, to_json};
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope};
 use std::path::Path;
@@ -50,10 +52,59 @@ pub fn set_memory_probe(probe: fn() -> usize) {
 }
 
 thread_local! {
+    /// What the running evaluation was given and has declared (see [`crate::param`]).
+    static DECLARATIONS: std::cell::RefCell<Option<Declarations>> =
+        const { std::cell::RefCell::new(None) };
+
     /// The running evaluation's deadline, and its memory at the first check (taken then,
     /// not at the start: most recipes never get that far, and the probe reads a file).
     static BUDGET: std::cell::Cell<Option<(std::time::Instant, Option<usize>)>> =
         const { std::cell::Cell::new(None) };
+}
+
+/// The parameters an evaluation was given, and those its `param(...)` calls declared.
+struct Declarations {
+    given: serde_json::Map<String, serde_json::Value>,
+    declared: Vec<ParamDecl>,
+}
+
+/// `param(name, default, help, choices)`: declares the parameter and returns its value.
+fn declare_param(
+    context: &NativeCallContext,
+    name: &str,
+    default: &Dynamic,
+    help: &str,
+    choices: rhai::Array,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let fail = |message: String| runtime_error(message, context.call_position());
+    let default = to_json(default, "default")
+        .map_err(|error| fail(format!("param {name:?}: {}", error.message)))?;
+    let choices = choices
+        .iter()
+        .map(|choice| to_json(choice, "choices"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| fail(format!("param {name:?}: {}", error.message)))?;
+    let declared = ParamDecl::new(name, default, help, choices).map_err(fail)?;
+    DECLARATIONS.with_borrow_mut(|state| {
+        let Some(state) = state else {
+            return Err(fail("param() is for recipes and profiles".into()));
+        };
+        match state
+            .declared
+            .iter()
+            .find(|other| other.name == declared.name)
+        {
+            Some(other) if !other.agrees_with(&declared) => {
+                return Err(fail(format!(
+                    "param {name:?} is declared twice, with different defaults or choices"
+                )));
+            }
+            Some(_) => {}
+            None => state.declared.push(declared.clone()),
+        }
+        let value = declared.value(state.given.get(name)).map_err(fail)?;
+        Ok(from_json(&value))
+    })
 }
 
 /// Whether the running evaluation is over budget, and which.
@@ -141,8 +192,8 @@ impl Evaluator {
         let mut engine = Engine::new_raw();
         engine.register_global_module(StandardPackage::new().as_shared_module());
         engine.disable_symbol("eval");
-        // `import` would read files: no module resolver resolves anything.
-        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        // `import` reads nothing itself: it is served what the caller loaded (see `imports`).
+        engine.set_module_resolver(PackageModules);
         engine.set_max_operations(MAX_OPERATIONS);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(64, 64);
@@ -188,6 +239,22 @@ impl Evaluator {
             },
         );
         engine.register_fn("quote", |arg: &str| quote(&[arg.to_owned()]));
+        engine.register_fn(
+            "param",
+            |context: NativeCallContext, name: &str, default: Dynamic, help: &str| {
+                declare_param(&context, name, &default, help, rhai::Array::new())
+            },
+        );
+        engine.register_fn(
+            "param",
+            |context: NativeCallContext,
+             name: &str,
+             default: Dynamic,
+             help: &str,
+             choices: rhai::Array| {
+                declare_param(&context, name, &default, help, choices)
+            },
+        );
         // The standard package's `sleep` would let a script hang every command that
         // evaluates it (gc and verify --repair wait behind a build's evaluation).
         // Functions registered on the engine are found before the package's.
@@ -225,8 +292,41 @@ impl Evaluator {
         scope
     }
 
-    fn run(&self, file: &Path, source: &str, mut scope: Scope<'_>) -> Result<Dynamic, LangError> {
-        let ast = self
+    /// Runs a script with `params` in its scope; returns its value and the params it declared.
+    fn run(
+        &self,
+        file: &Path,
+        source: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+        extra: Option<(&str, String)>,
+        imports: Imports,
+    ) -> Result<(Dynamic, Vec<ParamDecl>), LangError> {
+        let mut scope = Self::scope(params);
+        if let Some((name, value)) = extra {
+            scope.push_constant(name, value);
+        }
+        DECLARATIONS.set(Some(Declarations {
+            given: params.clone(),
+            declared: Vec::new(),
+        }));
+        crate::imports::reset();
+        let result = self.run_in(file, source, scope, imports);
+        crate::imports::reset();
+        let declared = DECLARATIONS
+            .take()
+            .map(|state| state.declared)
+            .unwrap_or_default();
+        Ok((result?, declared))
+    }
+
+    fn run_in(
+        &self,
+        file: &Path,
+        source: &str,
+        mut scope: Scope<'_>,
+        imports: Imports,
+    ) -> Result<Dynamic, LangError> {
+        let mut ast = self
             .engine
             .compile_with_scope(&scope, source)
             .map_err(|error| {
@@ -249,6 +349,9 @@ impl Evaluator {
                     format!("syntax error: {}", error.err_type()),
                 )
             })?;
+        if source.contains("import") {
+            ast = crate::imports::compile(&self.engine, &scope, file, source, imports)?;
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(MAX_SECONDS);
         BUDGET.set(Some((deadline, None)));
         // Rhai has internal assertions that some scripts reach (`params.x += 1` on the
@@ -280,18 +383,23 @@ impl Evaluator {
 
     /// Evaluates a recipe with the parameters it should see. The script must end with
     /// `recipe(#{...})`; `name` is the recipe's file name and, if the package gives a
-    /// name, must equal it.
+    /// name, must equal it. Its `import`s are found by `imports`.
     pub fn recipe(
         &self,
         file: &Path,
         source: &str,
         name: &str,
         params: &serde_json::Map<String, serde_json::Value>,
+        imports: Imports,
     ) -> Result<Recipe, LangError> {
-        let mut scope = Self::scope(params);
-        scope.push_constant("name", name.to_owned());
-        let result = self.run(file, source, scope)?;
-        let Some(recipe) = result.try_cast::<Recipe>() else {
+        let (result, declared) = self.run(
+            file,
+            source,
+            params,
+            Some(("name", name.to_owned())),
+            imports,
+        )?;
+        let Some(mut recipe) = result.try_cast::<Recipe>() else {
             return Err(LangError::in_file(
                 file,
                 "a recipe must end with `recipe(#{ ... })`",
@@ -309,6 +417,7 @@ impl Evaluator {
                 ),
             ));
         }
+        recipe.params = declared;
         Ok(recipe)
     }
 
@@ -319,7 +428,7 @@ impl Evaluator {
         source: &str,
         params: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<ProfileDecl, LangError> {
-        let result = self.run(file, source, Self::scope(params))?;
+        let (result, declared) = self.run(file, source, params, None, &no_imports)?;
         if let Some(recipe) = result.clone().try_cast::<Recipe>() {
             // A recipe given where a profile belongs (`hit build zlib.rhai`).
             let dir = file
@@ -337,9 +446,11 @@ impl Evaluator {
                 ),
             ));
         }
-        result
-            .try_cast::<ProfileDecl>()
-            .ok_or_else(|| LangError::in_file(file, "a profile must end with `profile(#{ ... })`"))
+        let mut profile = result.try_cast::<ProfileDecl>().ok_or_else(|| {
+            LangError::in_file(file, "a profile must end with `profile(#{ ... })`")
+        })?;
+        profile.declared = declared;
+        Ok(profile)
     }
 }
 

@@ -15,6 +15,8 @@
 
 pub mod engine;
 mod error;
+pub mod imports;
+pub mod param;
 pub mod plan;
 mod profile;
 mod recipe;
@@ -23,6 +25,8 @@ mod value;
 
 pub use engine::{Evaluator, MAX_MEMORY_BYTES, MAX_SECONDS, set_memory_probe};
 pub use error::{LangError, Token};
+pub use imports::{Imports, no_imports};
+pub use param::{ParamDecl, ParamKind};
 pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, load_profile, plan};
 pub use profile::{PackageSettings, Profile, ProfileDecl};
 pub use recipe::{Recipe, RecipeSource};

@@ -31,6 +31,8 @@ pub struct ProfileDecl {
     /// The recipe that provides the compilers every compiling package imports (default
     /// `toolchain`).
     pub toolchain: Option<String>,
+    /// The parameters the script declared with `param(...)`.
+    pub declared: Vec<crate::ParamDecl>,
     /// Where `profile(...)` was called: line, column.
     pub position: (usize, usize),
 }
@@ -93,6 +95,7 @@ impl ProfileDecl {
                 }
                 None => None,
             },
+            declared: Vec::new(),
             position,
         })
     }
@@ -148,6 +151,9 @@ pub struct Profile {
     pub prefer: Vec<String>,
     /// The toolchain recipe, if a profile of the chain names one (the child's wins).
     pub toolchain: Option<String>,
+    /// The parameters the profiles of the chain declared with `param(...)`, and the file
+    /// of each.
+    pub declared: Vec<(crate::ParamDecl, PathBuf)>,
 }
 
 impl Profile {
@@ -187,6 +193,8 @@ impl Profile {
         self.skip.extend(child.skip);
         let mut prefer = child.prefer;
         prefer.extend(self.prefer);
+        let mut declared = child.declared;
+        declared.extend(self.declared);
         Profile {
             name: child.name,
             file: child.file,
@@ -197,6 +205,7 @@ impl Profile {
             skip: self.skip,
             prefer,
             toolchain: child.toolchain.or(self.toolchain),
+            declared,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Recipe {
     /// Time limit of a build of it as a Slurm job or step (Slurm's format: `30`,
     /// `2:00:00`); `None`: `slurm.time` of config.yaml. Not part of the id.
     pub time: Option<String>,
+    /// The parameters the recipe declared with `param(...)`, in the order it did.
+    pub params: Vec<crate::ParamDecl>,
     /// Where `recipe(...)` was called: line, column.
     pub position: (usize, usize),
 }
@@ -207,6 +209,7 @@ impl Recipe {
             run_env,
             cpus,
             time,
+            params: Vec::new(),
             position,
         };
         // A recipe without stages would build an empty artifact: almost always a mistake

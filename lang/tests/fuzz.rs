@@ -3,7 +3,7 @@
 //! the script it is about.
 #![allow(clippy::unwrap_used)]
 
-use hit_lang::Evaluator;
+use hit_lang::{Evaluator, no_imports};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -96,7 +96,7 @@ fn evaluate(source: &str) {
     let evaluator = Evaluator::new();
     let params = serde_json::Map::new();
     let file = Path::new("/recipes/zlib.rhai");
-    if let Err(error) = evaluator.recipe(file, source, "zlib", &params) {
+    if let Err(error) = evaluator.recipe(file, source, "zlib", &params, &no_imports) {
         let message = error.to_string();
         assert!(
             message.contains("zlib.rhai"),
@@ -122,6 +122,7 @@ fn assigning_to_a_constant_s_property_is_an_error_not_a_crash() {
             "params.optx += 1;",
             "zlib",
             &serde_json::Map::new(),
+            &no_imports,
         )
         .unwrap_err()
         .to_string();
@@ -135,7 +136,13 @@ fn assigning_to_a_constant_s_property_is_an_error_not_a_crash() {
 fn the_base_recipe_is_valid() {
     let params = serde_json::Map::new();
     Evaluator::new()
-        .recipe(Path::new("/recipes/zlib.rhai"), VALID, "zlib", &params)
+        .recipe(
+            Path::new("/recipes/zlib.rhai"),
+            VALID,
+            "zlib",
+            &params,
+            &no_imports,
+        )
         .unwrap();
 }
 

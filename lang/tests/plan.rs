@@ -61,7 +61,8 @@ recipe(#{
 "#;
 
 const LIBPNG: &str = r#"
-let flags = if params.png_opt == () { [] } else { [params.png_opt] };
+let png_opt = param("png_opt", "", "an extra configure flag");
+let flags = if png_opt == "" { [] } else { [png_opt] };
 recipe(#{
     name: "libpng",
     version: "1.6.39",
@@ -263,7 +264,13 @@ fn profiles_extend_skip_and_use_other_recipes() {
     let files = repo()
         .with("/repo/host-zlib.rhai", r#"recipe(#{ name: "host-zlib", host: #{ "lib/libz.so": "/usr/lib/libz.so" } })"#)
         .with("/usr/lib/libz.so", "binary")
-        .with("/p/base.rhai", &profile(r#"packages: ["libpng", "lua"], params: #{ a: 1, b: 1 }"#))
+        .with(
+            "/p/base.rhai",
+            &format!(
+                "param(\"a\", 0, \"a\"); param(\"b\", 0, \"b\"); {}",
+                profile(r#"packages: ["libpng", "lua"], params: #{ a: 1, b: 1 }"#)
+            ),
+        )
         .with(
             "/p/child.rhai",
             r#"profile(#{ extends: "base.rhai", packages: #{ zlib: #{ recipe: "host-zlib" } }, skip: ["lua"], params: #{ b: 2 } })"#,
@@ -488,8 +495,9 @@ fn the_examples_in_docs_recipes_md_work() {
         .with(
             "/repo/mylib.rhai",
             r#"
-let opt = params.opt_level ?? 2;
-let flags = if params.with_tests ?? false { ["--enable-tests", "--with-z=$ZLIB_DIR"] } else { [] };
+let opt = param("opt_level", 2, "the compiler's -O level");
+let with_tests = param("with_tests", false, "build and run the test suite");
+let flags = if with_tests { ["--enable-tests", "--with-z=$ZLIB_DIR"] } else { [] };
 recipe(#{
     name: "mylib",
     sources: [#{ url: "https://example.org/mylib-1.0.tar.gz", sha256: "164c7849653b80ae67bec4b7473b884bf5cc8d2dca05653475ec2ed27b9ebf61" }],
@@ -748,11 +756,17 @@ fn parents_that_disagree_on_a_parameter_must_be_settled() {
     let files = repo()
         .with(
             "/p/a.rhai",
-            &profile(r#"packages: ["zlib"], params: #{ opt: 1 }"#),
+            &format!(
+                "param(\"opt\", 0, \"opt\"); {}",
+                profile(r#"packages: ["zlib"], params: #{ opt: 1 }"#)
+            ),
         )
         .with(
             "/p/b.rhai",
-            &profile(r#"packages: ["lua"], params: #{ opt: 2, same: true }"#),
+            &format!(
+                "param(\"same\", false, \"same\"); {}",
+                profile(r#"packages: ["lua"], params: #{ opt: 2, same: true }"#)
+            ),
         )
         .with(
             "/p/c.rhai",
@@ -782,4 +796,146 @@ fn parents_that_disagree_on_a_parameter_must_be_settled() {
         ..PlanOptions::default()
     };
     assert!(plan(&Evaluator::new(), &files, Path::new("/p/s.rhai"), &options).is_ok());
+}
+
+/// Params are declared with `param(...)`: a typo is an error naming the closest declared
+/// param, wherever it was given; a value of the wrong type is an error at the declaration.
+#[test]
+fn params_must_be_declared_and_typed() {
+    let files = repo().with(
+        "/p/s.rhai",
+        &profile(r#"packages: ["libpng"], params: #{ png_optt: "--x" }"#),
+    );
+    let error = plan_of(&files, "/p/s.rhai").unwrap_err().to_string();
+    assert!(
+        error.starts_with("/p/s.rhai:1:")
+            && error.contains("unknown param `png_optt` (set in /p/s.rhai)")
+            && error.contains("did you mean `png_opt` (libpng)?"),
+        "{error}"
+    );
+    let options = PlanOptions {
+        params: serde_json::from_str(r#"{"pngopt": "--x"}"#).unwrap(),
+        jobs: 1,
+        ..PlanOptions::default()
+    };
+    let cli = repo().with("/p/s.rhai", &profile(r#"packages: ["libpng"]"#));
+    let error = plan(&Evaluator::new(), &cli, Path::new("/p/s.rhai"), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unknown param `pngopt` (given on the command line)")
+            && error.contains("did you mean `png_opt` (libpng)?"),
+        "{error}"
+    );
+    // Per package: only that package's recipe counts.
+    let files = repo().with(
+        "/p/s.rhai",
+        &profile(r#"packages: #{ libpng: #{}, zlib: #{ params: #{ png_opt: "--x" } } }"#),
+    );
+    let error = plan_of(&files, "/p/s.rhai").unwrap_err().to_string();
+    assert!(
+        error.contains("`packages.zlib.params`: the recipe of `zlib` (/repo/zlib.rhai) declares no param `png_opt`; it declares none"),
+        "{error}"
+    );
+    // The wrong type: at the recipe's declaration.
+    let files = repo().with(
+        "/p/s.rhai",
+        &profile(r#"packages: ["libpng"], params: #{ png_opt: [1] }"#),
+    );
+    let error = plan_of(&files, "/p/s.rhai").unwrap_err().to_string();
+    assert!(
+        error.starts_with("/repo/libpng/libpng.rhai:2:15:")
+            && error.contains(
+                r#"param "png_opt" is a string (its default is ""), but it was given [1]"#
+            ),
+        "{error}"
+    );
+    // Declared and given: the recipe sees the value.
+    let files = repo().with(
+        "/p/s.rhai",
+        &profile(r#"packages: #{ libpng: #{ params: #{ png_opt: "--y" } } }"#),
+    );
+    let planned = plan_of(&files, "/p/s.rhai").unwrap();
+    let libpng = planned.get("libpng").unwrap();
+    assert!(libpng.script.contains("--y"), "{}", libpng.script);
+    assert_eq!(libpng.recipe.params[0].name, "png_opt");
+    assert_eq!(libpng.recipe.params[0].help, "an extra configure flag");
+}
+
+/// A recipe imports a base from the package dirs; a base may import another; what an
+/// import may name, and a cycle, are errors at the import.
+#[test]
+fn recipes_import_bases_from_the_package_dirs() {
+    let files = repo()
+        .with(
+            "/repo/bases/lib.rhai",
+            r#"
+import "bases/flags" as flags;
+fn make(name, version) {
+    #{ name: name, version: version, toolchain: false,
+       stages: [stage("install", `echo ${flags::greeting()} ${param("shout", false, "louder")}`)] }
+}
+"#,
+        )
+        .with("/repo/bases/flags.rhai", r#"fn greeting() { "hello" }"#)
+        .with(
+            "/repo/tiny.rhai",
+            "import \"bases/lib\" as lib;\nrecipe(lib::make(\"tiny\", \"1.0\"))",
+        )
+        .with(
+            "/p/s.rhai",
+            &profile(r#"packages: ["tiny"], params: #{ shout: true }"#),
+        );
+    let planned = plan_of(&files, "/p/s.rhai").unwrap();
+    let tiny = planned.get("tiny").unwrap();
+    assert!(tiny.script.contains("echo hello true"), "{}", tiny.script);
+    assert_eq!(tiny.spec.version(), Some("1.0"));
+    assert_eq!(tiny.recipe.params[0].name, "shout", "declared in the base");
+
+    let with_tiny = |recipe: &str| {
+        files
+            .clone()
+            .with("/repo/tiny.rhai", recipe)
+            .with("/p/s.rhai", &profile(r#"packages: ["tiny"]"#))
+    };
+    let error = plan_of(
+        &with_tiny("let x = 1;\nimport \"../etc/passwd\" as p;\nrecipe(#{ name: \"tiny\" })"),
+        "/p/s.rhai",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error
+            .starts_with("/repo/tiny.rhai:2:8: import \"../etc/passwd\": an import names a script"),
+        "{error}"
+    );
+    let error = plan_of(
+        &with_tiny("import \"bases/nope\" as p;\nrecipe(#{ name: \"tiny\" })"),
+        "/p/s.rhai",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("/repo/tiny.rhai:1:8: import \"bases/nope\": no bases/nope.rhai in the package dirs (/repo)"),
+        "{error}"
+    );
+    let cycle = with_tiny("import \"bases/a\" as a;\nrecipe(#{ name: \"tiny\" })")
+        .with(
+            "/repo/bases/a.rhai",
+            "import \"bases/b\" as b;\nfn f() { 1 }",
+        )
+        .with(
+            "/repo/bases/b.rhai",
+            "import \"bases/a\" as a;\nfn g() { 2 }",
+        );
+    let error = plan_of(&cycle, "/p/s.rhai").unwrap_err().to_string();
+    assert!(
+        error.contains("imports form a cycle") && error.contains("bases/a -> bases/b -> bases/a"),
+        "{error}"
+    );
+    // An error in a base is reported in the base's file.
+    let broken = with_tiny("import \"bases/a\" as a;\nrecipe(#{ name: \"tiny\" })")
+        .with("/repo/bases/a.rhai", "fn f( { 1 }");
+    let error = plan_of(&broken, "/p/s.rhai").unwrap_err().to_string();
+    assert!(error.starts_with("/repo/bases/a.rhai:1:"), "{error}");
 }

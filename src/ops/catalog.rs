@@ -67,8 +67,9 @@ pub fn list(profile: Option<&ProfileRequest>) -> Result<Vec<RecipeEntry>> {
         .iter()
         .map(|(name, file)| {
             let recipe = hit_lang::Loader::read(&FsLoader, file).and_then(|source| {
+                let imports = |path: &str| hit_lang::plan::find_import(&FsLoader, &dirs, path);
                 evaluator
-                    .recipe(file, &source, name, &params)
+                    .recipe(file, &source, name, &params, &imports)
                     .map_err(|error| error.to_string())
             });
             RecipeEntry {
@@ -96,10 +97,10 @@ pub struct PackageInfo {
     pub recipe_file: PathBuf,
     pub recipe: Recipe,
     pub spec: BuildSpec,
-    /// The parameters the profile gives this package alone (over its `params`).
-    pub params: serde_json::Map<String, serde_json::Value>,
     /// The profile's parameters, the command line's included.
     pub profile_params: serde_json::Map<String, serde_json::Value>,
+    /// The params the recipe declares, each with the value that applies to it.
+    pub declared: Vec<(hit_lang::ParamDecl, serde_json::Value)>,
     /// In the profile's tree, or only needed to build others.
     pub linked: bool,
     /// The names of its stages, in order, after the profile's edits.
@@ -143,17 +144,31 @@ pub fn info(home: &Home, name: &str, profile: Option<&ProfileRequest>) -> Result
     let planned = super::package_of(&plan, name)?;
     let mut profile_params = plan.profile.params.clone();
     profile_params.extend(params);
+    let own_params = plan
+        .profile
+        .packages
+        .iter()
+        .find(|(package, _)| package == name)
+        .map(|(_, settings)| settings.params.clone())
+        .unwrap_or_default();
+    let declared = planned
+        .recipe
+        .params
+        .iter()
+        .map(|param| {
+            let given = own_params
+                .get(&param.name)
+                .or_else(|| profile_params.get(&param.name));
+            // The plan evaluated the recipe with this value: it converts.
+            let value = param.value(given).unwrap_or_else(|_| param.default.clone());
+            (param.clone(), value)
+        })
+        .collect();
     Ok(PackageInfo {
         recipe_file: planned.recipe_file.clone(),
         recipe: planned.recipe.clone(),
         spec: planned.spec.clone(),
-        params: plan
-            .profile
-            .packages
-            .iter()
-            .find(|(package, _)| package == name)
-            .map(|(_, settings)| settings.params.clone())
-            .unwrap_or_default(),
+        declared,
         profile_params,
         linked: planned.linked,
         stages: planned

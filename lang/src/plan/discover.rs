@@ -268,8 +268,9 @@ fn evaluate(
     };
     let mut package_params = params.clone();
     package_params.extend(settings.params.clone());
+    let imports = |path: &str| find_import(loader, &profile.package_dirs, path);
     let mut recipe = evaluator
-        .recipe(&file, &source, &recipe_name, &package_params)
+        .recipe(&file, &source, &recipe_name, &package_params, &imports)
         .map_err(Failure::Evaluation)?;
     // Every package that compiles builds with the toolchain: a build dependency like any
     // other, so its id (the compilers' paths, hashes and versions) is in every such id.
@@ -295,6 +296,27 @@ fn unknown_package(name: &str, dirs: &[PathBuf]) -> String {
             dirs.join(", ")
         }
     )
+}
+
+/// What `import "path"` in a recipe reads: `<dir>/<path>.rhai` in the first package dir
+/// that has one, read only if it stays inside that dir with symlinks resolved.
+pub fn find_import(
+    loader: &dyn Loader,
+    dirs: &[PathBuf],
+    path: &str,
+) -> Result<(PathBuf, String), String> {
+    for dir in dirs {
+        let file = dir.join(format!("{path}.rhai"));
+        if loader.is_file(&file) {
+            let text = loader.read_within(&file, dir)?;
+            return Ok((file, text));
+        }
+    }
+    let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    Err(format!(
+        "no {path}.rhai in the package dirs ({})",
+        dirs.join(", ")
+    ))
 }
 
 /// `<dir>/<name>.rhai` or `<dir>/<name>/<name>.rhai` in the first dir that has one.

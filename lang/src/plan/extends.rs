@@ -102,6 +102,11 @@ impl Walk<'_> {
             skip: decl.skip.clone(),
             prefer: decl.prefer.clone(),
             toolchain: decl.toolchain.clone(),
+            declared: decl
+                .declared
+                .iter()
+                .map(|declared| (declared.clone(), file.clone()))
+                .collect(),
         };
         self.stack.push(file.clone());
         if self.stack.len() == 1 {

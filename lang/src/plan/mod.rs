@@ -3,7 +3,8 @@
 //!
 //! 1. `extends`: the profile is evaluated (once) and its `extends` followed.
 //! 2. `discover`: each package's recipe is found in the package dirs and evaluated with
-//!    its parameters; its `deps` and `build_deps` join the work list.
+//!    its parameters; its `deps` and `build_deps` join the work list. `params` then checks
+//!    that every parameter given was declared by something in the plan.
 //! 3. `order`: the packages form a DAG (petgraph); its topological order, or the cycle
 //!    that prevents one (`a -> b -> a`).
 //! 4. `lower`: in that order, each recipe becomes typed spec parts, which hit-spec
@@ -18,6 +19,7 @@ mod discover;
 mod extends;
 mod lower;
 mod order;
+mod params;
 mod script;
 mod threads;
 
@@ -33,7 +35,7 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-pub use discover::BUILTIN_TOOLCHAIN;
+pub use discover::{BUILTIN_TOOLCHAIN, find_import};
 pub use lower::reference;
 
 /// How the planner reads files: recipes, profiles, patches, and host paths to fingerprint.
@@ -159,6 +161,7 @@ pub fn plan(
         position: loaded.position,
     };
     let discovered = discover::discover(evaluator, loader, &profile, &site, &params, &requested)?;
+    params::check(&profile, &site, &options.params, &discovered)?;
     let order = order::build_order(&discovered)?;
     let linked = run_closure(&discovered.packages, &requested);
     // Lowered level by level (a package's level is one more than its deepest

@@ -144,22 +144,33 @@ pub fn info(home: &Home, package: &str, profile: Option<&ProfileRequest>) -> Res
             None => println!("  {}", source.key),
         }
     }
-    let params = |map: &serde_json::Map<String, serde_json::Value>| {
-        if map.is_empty() {
-            "-".to_owned()
-        } else {
-            map.iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
     println!(
-        "params:     {} (the profile's)",
-        params(&info.profile_params)
+        "params:{}",
+        if info.declared.is_empty() {
+            "     -"
+        } else {
+            ""
+        }
     );
-    if !info.params.is_empty() {
-        println!("            {} (for {package} alone)", params(&info.params));
+    for (param, value) in &info.declared {
+        let mut about = format!("{}, default {}", param.kind, param.default);
+        if !param.choices.is_empty() {
+            about.push_str(&format!(", one of {}", param.choices_text()));
+        }
+        println!("  {} = {value} ({about}): {}", param.name, param.help);
+    }
+    // What the profile sets that this recipe does not read (other recipes' params).
+    let others: Vec<String> = info
+        .profile_params
+        .iter()
+        .filter(|(key, _)| !info.declared.iter().any(|(param, _)| param.name == **key))
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    if !others.is_empty() {
+        println!(
+            "  (the profile also sets {}, for other packages)",
+            others.join(" ")
+        );
     }
     println!("stages:     {}", list(&info.stages));
     Ok(ExitCode::SUCCESS)
