@@ -74,3 +74,115 @@ fn the_readme_example_builds_bzip2() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("Version 1.0.8"));
     assert!(path.join("lib/libbz2.a").is_file() && path.join("include/bzlib.h").is_file());
 }
+
+/// `cmake()` on real code: lz4 through its CMake files, then a CMake project of ours that
+/// finds it with `find_library` (through `CMAKE_PREFIX_PATH`) and runs from the profile
+/// (through the install RPATH); `meson()` on pkgconf, whose program finds its own library.
+#[test]
+fn cmake_and_meson_helpers_build_real_projects() {
+    if !common::have_tool("cmake") || !common::have_tool("meson") || !common::have_tool("ninja") {
+        return;
+    }
+    let env = Env::new();
+    let mirror = HttpServer::serve(&hashed_mirror(&env.path("mirror")));
+    env.with_mirrors(&[&mirror.url]);
+    let recipes = env.path("recipes");
+    std::fs::create_dir_all(recipes.join("lz4-user")).unwrap();
+    let sha = |file: &str| common::mirror_manifest()[file].clone();
+    std::fs::write(
+        recipes.join("lz4.rhai"),
+        format!(
+            r#"recipe(#{{
+    name: "lz4",
+    version: "1.9.4",
+    sources: [#{{ url: "https://example.invalid/v1.9.4.tar.gz", sha256: "{}" }}],
+    stages: cmake(#{{ source_dir: "build/cmake", flags: ["-DLZ4_BUILD_CLI=OFF", "-DBUILD_STATIC_LIBS=OFF"] }}),
+}})"#,
+            sha("lz4-1.9.4.tar.gz")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        recipes.join("lz4-user/CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.13)\nproject(lz4user C)\n\
+         find_path(LZ4_INCLUDE lz4.h REQUIRED)\nfind_library(LZ4_LIB lz4 REQUIRED)\n\
+         add_executable(lz4-user main.c)\n\
+         target_include_directories(lz4-user PRIVATE ${LZ4_INCLUDE})\n\
+         target_link_libraries(lz4-user ${LZ4_LIB})\ninstall(TARGETS lz4-user)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        recipes.join("lz4-user/main.c"),
+        "#include <stdio.h>\n#include <lz4.h>\n\
+         int main(void) { printf(\"lz4 %s\\n\", LZ4_versionString()); return 0; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        recipes.join("lz4-user/lz4-user.rhai"),
+        r#"recipe(#{
+    name: "lz4-user",
+    deps: ["lz4"],
+    sources: [#{ files: ["CMakeLists.txt", "main.c"] }],
+    stages: cmake(),
+})"#,
+    )
+    .unwrap();
+    std::fs::write(
+        recipes.join("pkgconf.rhai"),
+        format!(
+            r#"recipe(#{{
+    name: "pkgconf",
+    version: "1.8.1",
+    sources: [#{{ url: "https://example.invalid/pkgconf-1.8.1.tar.xz", sha256: "{}" }}],
+    stages: meson(#{{ flags: ["-Dtests=false"] }}),
+}})"#,
+            sha("pkgconf-1.8.1.tar.xz")
+        ),
+    )
+    .unwrap();
+    let profile = env.path("tools.rhai");
+    std::fs::write(
+        &profile,
+        r#"profile(#{ package_dirs: ["recipes"], packages: ["lz4-user", "pkgconf"] })"#,
+    )
+    .unwrap();
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&profile)
+        .arg("-j2")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", common::stderr_of(&output));
+
+    let user = std::process::Command::new(env.path("tools/bin/lz4-user"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&user), "lz4 1.9.4\n");
+    let log = std::fs::read_to_string(
+        std::fs::canonicalize(env.path("tools/bin/lz4-user"))
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("../.hit/build.log"),
+    )
+    .unwrap();
+    assert!(log.contains("+ cmake -S . -B _build"), "{log}");
+    let pkgconf = std::process::Command::new(env.path("tools/bin/pkgconf"))
+        .arg("--version")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&pkgconf), "1.8.1\n", "{pkgconf:?}");
+    // The program finds libpkgconf in its own artifact, by RUNPATH.
+    let readelf = std::process::Command::new("readelf")
+        .args(["-d"])
+        .arg(env.path("tools/bin/pkgconf"))
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&readelf).contains("RUNPATH"),
+        "{}",
+        stdout_of(&readelf)
+    );
+}

@@ -6,7 +6,7 @@
 //! | `name`, `version`, `nohash_description`, `nohash_homepage`, `nohash_run_env` (not hashed: what users of the artifact need) | the recipe |
 //! | `sources` | the recipe's sources (files beside it packed as `files:`), then its patches under `.hit-patches/` |
 //! | `build.import` | the `deps` and the `build_deps` (direct ones), as `<NAME>_DIR` / `<NAME>_ID` |
-//! | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`, each only if that directory of the dependency exists (`if_exists`); the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -exc` of its lines |
+//! | `build.commands` | `MAKEFLAGS=-jN` (not hashed); `LDFLAGS` with an rpath to `$ARTIFACT/lib`; for each run-time dependency `-I`, `-L`, `-rpath` and `PKG_CONFIG_PATH`, each only if that directory of the dependency exists (`if_exists`), and its prefix on `CMAKE_PREFIX_PATH`; the recipe's `env`; a `patch` stage if there are patches; then each stage as `sh -exc` of its lines |
 //!
 //! Only direct dependencies are imported: their ids already cover theirs, and each library
 //! finds its own dependencies by rpath (the transitive closure made a deep chain quadratic).
@@ -203,6 +203,15 @@ pub(super) fn lower(
             format!("{dir}/lib/pkgconfig"),
             format!("{dir}/lib/pkgconfig"),
         ));
+        // CMake's find_package/find_library (and meson's cmake lookups) search these
+        // prefixes; CMake ignores CPPFLAGS.
+        env.push(EnvChange {
+            op: EnvOp::PrependPath,
+            variable: "CMAKE_PREFIX_PATH".into(),
+            value: dir,
+            hashed: true,
+            if_exists: None,
+        });
     }
     // What the direct dependencies provide their dependants, in the order of the recipe's
     // lists (deps, then build_deps), `${ARTIFACT}` being the provider's path.
