@@ -60,7 +60,7 @@ fn the_whole_stack_builds_in_one_go() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
         stderr_of(&output).contains(
-            "profile stack: 17 packages linked, 18 in the plan (18 built, 0 already built)"
+            "profile stack: 20 packages linked, 21 in the plan (21 built, 0 already built)"
         ),
         "{}",
         stderr_of(&output)
@@ -75,6 +75,10 @@ fn the_whole_stack_builds_in_one_go() {
     assert!(run(&stack.join("bin/xmllint"), &["--version"]).contains("20914"));
     let lua = run(&stack.join("bin/lua"), &["-e", "print(1 + 1)"]);
     assert_eq!(lua, "2\n");
+    assert_eq!(
+        run(&stack.join("bin/pkg-config"), &["--version"]),
+        "1.8.1\n"
+    );
 
     // Real dependency edges reach the libraries by rpath.
     let resolve = |name: &str| {
@@ -93,6 +97,9 @@ fn the_whole_stack_builds_in_one_go() {
         ("lib/libmpfr.so", vec!["gmp"]),
         ("lib/libxml2.so", vec!["zlib", "xz"]),
         ("lib/libpng16.so", vec!["zlib"]),
+        // `readline: true` in the stack's params reaches both recipes that declare it.
+        ("bin/lua", vec!["readline"]),
+        ("bin/sqlite3", vec!["readline"]),
     ] {
         for dep in needs {
             assert!(
@@ -133,10 +140,12 @@ fn the_whole_stack_builds_in_one_go() {
 
     let again = env.hit().arg("build").arg(&profile).output().unwrap();
     assert!(
-        stderr_of(&again).contains("(0 built, 18 already built)"),
+        stderr_of(&again).contains("(0 built, 21 already built)"),
         "{}",
         stderr_of(&again)
     );
+
+    hpc_with_the_host_mpi(&env);
 
     // Sources without a configure script: autoreconf with the autotools just built.
     let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/autoreconf");
@@ -233,6 +242,94 @@ pkg-config --modversion libpng; pkg-config --variable=prefix libpng; echo "$LOAD
 
     shared_through_a_binary_cache(&env);
 }
+
+/// The hpc profile: FFTW's MPI interface against the host's Open MPI (the package `mpi`),
+/// all else shared with the stack. A two-rank program compiled with the profile's `mpicc`
+/// calls FFTW's MPI interface under `mpirun -n 2`.
+fn hpc_with_the_host_mpi(env: &Env) {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/hpc.rhai");
+    let output = env
+        .hit()
+        .arg("build")
+        .arg(&profile)
+        .args(["-j2", "--sandbox"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains(
+            "profile hpc: 21 packages linked, 22 in the plan (2 built, 20 already built)"
+        ),
+        "{}",
+        stderr_of(&output)
+    );
+    let hpc = env.path("hpc");
+    assert!(hpc.join("lib/libfftw3_mpi.so").exists());
+    assert!(
+        std::fs::read_link(hpc.join("bin/mpicc")).is_ok(),
+        "mpicc comes from the profile"
+    );
+    let src = env.path("fft-mpi");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("fft.c"), FFT_MPI_PROGRAM).unwrap();
+    let script = format!(
+        r#"set -e
+eval "$({hit} env {hpc} --dev)"
+test "$(command -v mpicc)" = "{hpc}/bin/mpicc"
+mpicc fft.c -o fft -Wl,-rpath,{hpc}/lib -lfftw3_mpi -lfftw3 -lm
+mpirun -n 2 --oversubscribe ./fft | sort"#,
+        hit = env!("CARGO_BIN_EXE_hit"),
+        hpc = hpc.display()
+    );
+    let output = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(&src)
+        .env("HIT_HOME", env.home())
+        // Open MPI refuses root (CI) unless told twice.
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout_of(&output),
+        stderr_of(&output)
+    );
+    assert_eq!(
+        stdout_of(&output),
+        "rank 0 of 2: dc 64.0\nrank 1 of 2: rows 4..7\n",
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+/// An 8x8 complex FFT of ones distributed over the ranks: rank 0 holds the DC term (64).
+const FFT_MPI_PROGRAM: &str = r#"#include <stdio.h>
+#include <fftw3-mpi.h>
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    fftw_mpi_init();
+    const ptrdiff_t n0 = 8, n1 = 8;
+    ptrdiff_t local_n0, local_0_start;
+    ptrdiff_t alloc = fftw_mpi_local_size_2d(n0, n1, MPI_COMM_WORLD, &local_n0, &local_0_start);
+    fftw_complex *data = fftw_alloc_complex(alloc);
+    fftw_plan plan = fftw_mpi_plan_dft_2d(n0, n1, data, data, MPI_COMM_WORLD, FFTW_FORWARD, FFTW_ESTIMATE);
+    for (ptrdiff_t i = 0; i < local_n0 * n1; ++i) { data[i][0] = 1.0; data[i][1] = 0.0; }
+    fftw_execute(plan);
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (local_0_start == 0) printf("rank %d of %d: dc %.1f
+", rank, size, data[0][0]);
+    else printf("rank %d of %d: rows %td..%td
+", rank, size, local_0_start, local_0_start + local_n0 - 1);
+    fftw_destroy_plan(plan);
+    fftw_mpi_cleanup();
+    MPI_Finalize();
+    return 0;
+}
+"#;
 
 /// The small stack, pushed to a cache served over HTTP and pulled into a store at a path
 /// of another length, by a hit that has no compiler on its PATH: it runs, links and is

@@ -60,7 +60,7 @@ fn recipe_names() -> BTreeSet<String> {
 }
 
 #[test]
-fn every_recipe_is_in_the_stack_and_its_spec_matches_its_snapshot() {
+fn every_recipe_is_in_the_hpc_stack_and_its_spec_matches_its_snapshot() {
     let options = PlanOptions {
         jobs: 2,
         ..PlanOptions::default()
@@ -68,7 +68,7 @@ fn every_recipe_is_in_the_stack_and_its_spec_matches_its_snapshot() {
     let plan = hit_lang::plan(
         &Evaluator::new(),
         &Disk,
-        &repo().join("packages/profiles/stack.rhai"),
+        &repo().join("packages/profiles/hpc.rhai"),
         &options,
     )
     .unwrap_or_else(|error| panic!("{error}"));
@@ -76,7 +76,7 @@ fn every_recipe_is_in_the_stack_and_its_spec_matches_its_snapshot() {
     assert_eq!(
         planned,
         recipe_names(),
-        "packages/profiles/stack.rhai must include every recipe"
+        "packages/profiles/hpc.rhai (the stack and the host MPI) must include every recipe"
     );
 
     let update = std::env::var_os("HIT_UPDATE_SNAPSHOTS").is_some();
