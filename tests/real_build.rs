@@ -96,6 +96,7 @@ fn cmake_and_meson_helpers_build_real_projects() {
     name: "lz4",
     version: "1.9.4",
     sources: [#{{ url: "https://example.invalid/v1.9.4.tar.gz", sha256: "{}" }}],
+    build_deps: ["cmake"],
     stages: cmake(#{{ source_dir: "build/cmake", flags: ["-DLZ4_BUILD_CLI=OFF", "-DBUILD_STATIC_LIBS=OFF"] }}),
 }})"#,
             sha("lz4-1.9.4.tar.gz")
@@ -168,6 +169,18 @@ fn cmake_and_meson_helpers_build_real_projects() {
     )
     .unwrap();
     assert!(log.contains("+ cmake -S . -B _build"), "{log}");
+    // lz4 lists hit's host package `cmake` in its build_deps: the host's CMake is in its id.
+    let spec = stdout_of(
+        &env.hit()
+            .args(["show", "buildspec", "lz4", "-p"])
+            .arg(&profile)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        spec.contains("\"CMAKE\"") && spec.contains("cmake/"),
+        "{spec}"
+    );
     let pkgconf = std::process::Command::new(env.path("tools/bin/pkgconf"))
         .arg("--version")
         .env_clear()
