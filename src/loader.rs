@@ -3,9 +3,20 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Reads recipes, profiles and patches from disk; fingerprints host paths.
+/// Reads recipes, profiles and patches from disk; fingerprints host paths; checks out git
+/// commits (profiles extended from git) into the source cache of the home [`set_home`]
+/// named.
 #[derive(Debug, Default)]
 pub struct FsLoader;
+
+/// The home whose source cache holds git checkouts; set once by the program.
+static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Names the store home whose source cache [`FsLoader`] fetches git commits into (once
+/// per process; the `hit` binary does it as it starts).
+pub fn set_home(dir: &Path) {
+    let _ = HOME.set(dir.to_path_buf());
+}
 
 /// The most entries a host directory's fingerprint looks at.
 const MAX_FINGERPRINT_ENTRIES: usize = 100_000;
@@ -85,6 +96,18 @@ impl hit_lang::Loader for FsLoader {
                     .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
             })
             .and_then(|found| std::fs::canonicalize(found).ok())
+    }
+
+    /// `checkouts-v1/<commit>/` of the home's source cache, fetched (mirrors are not
+    /// used: git sources come from their repository) and unpacked on first use.
+    fn git_checkout(&self, url: &str, commit: &str) -> Result<PathBuf, String> {
+        let dir = HOME
+            .get()
+            .ok_or_else(|| "no hit home to fetch it into".to_owned())?;
+        let home = hit_engine::home::Home::open(dir).map_err(|error| error.to_string())?;
+        crate::ops::source_cache(&home)
+            .checkout(url, commit)
+            .map_err(|error| error.to_string())
     }
 
     /// The first line `program --version` prints (stdout, else stderr), or

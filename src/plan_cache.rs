@@ -139,6 +139,11 @@ impl Loader for Recorder<'_> {
     fn program_version(&self, program: &Path) -> Result<String, String> {
         self.inner.program_version(program)
     }
+
+    /// Not recorded: a commit's tree never changes, and the files read from it are.
+    fn git_checkout(&self, url: &str, commit: &str) -> Result<PathBuf, String> {
+        self.inner.git_checkout(url, commit)
+    }
 }
 
 /// The cache key: hit itself, the profile's path, the parameters and the default dirs.

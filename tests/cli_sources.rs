@@ -881,3 +881,107 @@ fn every_source_of_the_readme_profile_is_shipped_so_its_first_build_needs_no_net
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(env.path("lua/src/lua.c").exists());
 }
+
+/// A profile extends a profile kept in a git repository at a fixed commit: the commit's
+/// tree is unpacked into the source cache, its recipes and its own `extends` resolve
+/// inside it, and a later commit of the repository changes nothing until the profile
+/// names it.
+#[test]
+fn a_profile_extends_a_profile_kept_in_git() {
+    let env = Env::new();
+    let repo = env.path("site-profiles");
+    std::fs::create_dir_all(repo.join("recipes")).unwrap();
+    git(&repo, &["init", "-q"]);
+    let recipe = |word: &str| {
+        format!(
+            r#"recipe(#{{ name: "motd", toolchain: false, stages: [stage("install", [
+    "mkdir -p $ARTIFACT/share", "echo {word} > $ARTIFACT/share/motd"])] }})"#
+        )
+    };
+    std::fs::write(repo.join("recipes/motd.rhai"), recipe("from-git")).unwrap();
+    std::fs::write(
+        repo.join("common.rhai"),
+        r#"profile(#{ package_dirs: ["recipes"], packages: ["motd"] })"#,
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("base.rhai"),
+        r#"profile(#{ extends: "common.rhai" })"#,
+    )
+    .unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "one"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    std::fs::write(repo.join("recipes/motd.rhai"), recipe("later")).unwrap();
+    git(&repo, &["commit", "-qam", "two"]);
+
+    let profile = env.path("mine.rhai");
+    let write_profile = |commit: &str, path: &str| {
+        std::fs::write(
+            &profile,
+            format!(
+                "profile(#{{\n    extends: [#{{ git: {:?}, commit: {commit:?}, path: {path:?} }}],\n}})\n",
+                repo.display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write_profile(&first, "base.rhai");
+    env.hit().arg("build").arg(&profile).assert().success();
+    assert_eq!(
+        std::fs::read_to_string(env.path("mine/share/motd")).unwrap(),
+        "from-git\n"
+    );
+    assert!(
+        env.home()
+            .join(format!("src/checkouts-v1/{first}/recipes/motd.rhai"))
+            .is_file()
+    );
+    // A no-op the second time (the plan cache trusts the commit's files).
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 built"));
+
+    // Mistakes are errors at the profile.
+    write_profile(&first[..12], "base.rhai");
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("mine.rhai:2:"))
+        .stderr(predicate::str::contains(
+            "is not a full git commit (40 hex digits)",
+        ));
+    write_profile(&first, "../outside.rhai");
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "must be a relative path inside the repository",
+        ));
+    write_profile(&first, "nope.rhai");
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("extends \"nope.rhai\" of"))
+        .stderr(predicate::str::contains("which is not a file"));
+    write_profile(&"1".repeat(40), "base.rhai");
+    env.hit()
+        .arg("build")
+        .arg(&profile)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "extends \"base.rhai\" of {} at {}",
+            repo.display(),
+            "1".repeat(40)
+        )));
+}

@@ -28,6 +28,6 @@ pub use error::{LangError, Token};
 pub use imports::{Imports, no_imports};
 pub use param::{ParamDecl, ParamKind};
 pub use plan::{Loader, Plan, PlanOptions, PlannedPackage, load_profile, plan};
-pub use profile::{PackageSettings, Profile, ProfileDecl};
+pub use profile::{Extend, PackageSettings, Profile, ProfileDecl};
 pub use recipe::{Recipe, RecipeSource};
 pub use stages::{Stage, StageEntry};

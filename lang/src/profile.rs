@@ -19,10 +19,23 @@ pub struct PackageSettings {
     pub stages: Vec<StageEntry>,
 }
 
+/// A profile another one extends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extend {
+    /// A file, relative to the extending profile's directory.
+    File(String),
+    /// `path` in the tree of git commit `commit` of the repository at `url`.
+    Git {
+        url: String,
+        commit: String,
+        path: String,
+    },
+}
+
 /// One profile script, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileDecl {
-    pub extends: Vec<String>,
+    pub extends: Vec<Extend>,
     pub package_dirs: Vec<String>,
     pub packages: Vec<(String, PackageSettings)>,
     pub params: serde_json::Map<String, serde_json::Value>,
@@ -81,7 +94,7 @@ impl ProfileDecl {
             },
         };
         Ok(Self {
-            extends: fields.strings("extends")?,
+            extends: extends_from(fields.get("extends"))?,
             package_dirs: fields.string_list("package_dirs")?,
             packages,
             params,
@@ -99,6 +112,56 @@ impl ProfileDecl {
             position,
         })
     }
+}
+
+/// `extends`: a file, a map `#{ git, commit, path }`, or a list of them.
+fn extends_from(value: Option<&Dynamic>) -> Result<Vec<Extend>, LangError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let items = match value.clone().try_cast::<rhai::Array>() {
+        Some(items) => items,
+        None => vec![value.clone()],
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let path = format!("extends[{index}]");
+            if item.is_string() {
+                return Ok(Extend::File(crate::value::string(item, &path)?));
+            }
+            let fields = Fields::new(item, &path).map_err(|_| {
+                err(format!(
+                    "`{path}`: expected a profile file (a string) or #{{ git: URL, commit: SHA, path: FILE }}"
+                ))
+            })?;
+            fields.only(&["git", "commit", "path"])?;
+            let commit = fields.required_string("commit")?;
+            if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(format!(
+                    "`{path}.commit`: {commit:?} is not a full git commit (40 hex digits); \
+                     `hit fetch URL --branch main` prints the one a branch names now"
+                ))
+                .about(crate::error::Token::Key("commit".into())));
+            }
+            let file = fields.required_string("path")?;
+            let plain = std::path::Path::new(&file)
+                .components()
+                .all(|part| matches!(part, std::path::Component::Normal(_)));
+            if file.is_empty() || !plain {
+                return Err(err(format!(
+                    "`{path}.path`: {file:?} must be a relative path inside the repository (no `..`)"
+                ))
+                .about(crate::error::Token::Key("path".into())));
+            }
+            Ok(Extend::Git {
+                url: fields.required_string("git")?,
+                commit: commit.to_ascii_lowercase(),
+                path: file,
+            })
+        })
+        .collect()
 }
 
 fn settings_from(value: &Dynamic, path: &str) -> Result<PackageSettings, LangError> {

@@ -126,15 +126,6 @@ impl Fields {
         }
     }
 
-    /// A list of strings; a single string counts as a list of one (only where the docs say
-    /// so: `extends`, a stage's lines).
-    pub fn strings(&self, key: &str) -> Result<Vec<String>, LangError> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(value) => strings(value, &self.field(key)),
-        }
-    }
-
     /// A list of strings, and nothing else: `deps: "zlib"` is a mistake (a name where a
     /// list belongs), reported as a wrong type.
     pub fn string_list(&self, key: &str) -> Result<Vec<String>, LangError> {

@@ -222,4 +222,8 @@ impl hit_lang::Loader for OnePackage {
     fn program_version(&self, program: &Path) -> Result<String, String> {
         FsLoader.program_version(program)
     }
+
+    fn git_checkout(&self, url: &str, commit: &str) -> Result<PathBuf, String> {
+        FsLoader.git_checkout(url, commit)
+    }
 }

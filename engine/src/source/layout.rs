@@ -8,6 +8,8 @@
 //!                          ../sha256/<hex>, named by base32 of the first 20 bytes
 //!   files/<32 base32>      packs of inline files (`files:` keys)
 //!   git/                   bare repositories, one per project
+//!   checkouts-v1/<commit>/ the tree of a git commit, unpacked (profiles a profile
+//!                          `extends` from a git repository are read from there)
 //!   tmp/                   downloads in progress
 //!   mirror-index-v1/       hashes of local mirror directories' files (see `mirror_index`)
 //! ```
@@ -49,6 +51,11 @@ impl SourceLayout {
 
     pub fn git_dir(&self) -> PathBuf {
         self.root.join("git")
+    }
+
+    /// Where the tree of a git commit is unpacked (see `SourceCache::checkout`).
+    pub fn checkout_dir(&self, commit: &str) -> PathBuf {
+        self.root.join("checkouts-v1").join(commit)
     }
 
     pub fn downloads_dir(&self) -> PathBuf {

@@ -390,6 +390,52 @@ impl SourceCache {
         git::fetch_rev(&self.git_dir(), url, rev).map(SourceKey::Git)
     }
 
+    /// The tree of git commit `commit` of `url`, unpacked once into
+    /// `checkouts-v1/<commit>/` (fetched first if the cache lacks it) and then only read:
+    /// a profile's `extends` of a profile kept in git. Unpacked into a temporary directory
+    /// and renamed into place, so a checkout is whole or absent.
+    pub fn checkout(&self, url: &str, commit: &str) -> Result<PathBuf, SourceError> {
+        let key: SourceKey = format!("git:{commit}")
+            .parse()
+            .map_err(|error| SourceError::Git(format!("{commit:?}: {error}")))?;
+        let target = self.layout.checkout_dir(commit);
+        if target.is_dir() {
+            return Ok(target);
+        }
+        self.fetch(&key, Some(url))?;
+        let parent = target.parent().expect("checkout dirs have a parent");
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".unpacking-")
+            .tempdir_in(parent)
+            .map_err(io_error(parent))?;
+        let repo = git::find_repo(&self.git_dir(), Some(url), commit).ok_or_else(|| {
+            SourceError::NotCached {
+                key: key.to_string(),
+            }
+        })?;
+        git::unpack_commit(
+            &repo,
+            commit,
+            staging.path(),
+            Strip::Components(0),
+            self.limits,
+        )?;
+        match std::fs::rename(staging.path(), &target) {
+            Ok(()) => {
+                // Renamed away: nothing left for the guard to remove.
+                let _ = staging.keep();
+                Ok(target)
+            }
+            // Another process unpacked it first: theirs is the same tree.
+            Err(_) if target.is_dir() => Ok(target),
+            Err(error) => Err(SourceError::Io {
+                path: target,
+                source: error,
+            }),
+        }
+    }
+
     pub fn fetch_url(&self, url: &str, key: Option<&SourceKey>) -> Result<SourceKey, SourceError> {
         match key {
             Some(key) => self.fetch(key, Some(url)).map(|_| key.clone()),

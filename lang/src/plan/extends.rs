@@ -9,11 +9,16 @@
 //! profile's directory, the package dirs of the profiles on the way and hit's own (the
 //! `default_dirs`), with symlinks resolved by the [`Loader`] (`read_within`). So
 //! `extends: ["/etc/shadow"]` reads nothing.
+//!
+//! A parent may also be a file in a git commit (`#{ git: URL, commit: SHA, path: FILE }`):
+//! the loader supplies that commit's tree as a directory (hit unpacks it once into the
+//! source cache), the file must lie inside it, and while it loads, that tree is an allowed
+//! root too (its own `extends` and `package_dirs` resolve inside the checkout).
 
 use super::{Loader, at};
 use crate::engine::Evaluator;
 use crate::error::LangError;
-use crate::profile::Profile;
+use crate::profile::{Extend, Profile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -116,28 +121,44 @@ impl Walk<'_> {
         self.allowed.extend(own.package_dirs.iter().cloned());
         let mut merged: Option<Profile> = None;
         for parent in &decl.extends {
-            let parent_file = normalize(&dir.join(parent));
-            let Some(root) = self
-                .allowed
-                .iter()
-                .find(|root| parent_file.starts_with(root))
-                .cloned()
-            else {
-                let roots: Vec<String> = self
-                    .allowed
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect();
-                return Err(at(
-                    &file,
-                    &source,
-                    decl.position,
-                    format!(
-                        "extends {parent:?}, which is outside the directories a profile may \
-                         extend from ({})",
-                        roots.join(", ")
-                    ),
-                ));
+            let (parent_file, root, from_git) = match parent {
+                Extend::File(parent) => {
+                    let parent_file = normalize(&dir.join(parent));
+                    let Some(root) = self
+                        .allowed
+                        .iter()
+                        .find(|root| parent_file.starts_with(root))
+                        .cloned()
+                    else {
+                        let roots: Vec<String> = self
+                            .allowed
+                            .iter()
+                            .map(|r| r.display().to_string())
+                            .collect();
+                        return Err(at(
+                            &file,
+                            &source,
+                            decl.position,
+                            format!(
+                                "extends {parent:?}, which is outside the directories a profile may \
+                                 extend from ({})",
+                                roots.join(", ")
+                            ),
+                        ));
+                    };
+                    (parent_file, root, false)
+                }
+                Extend::Git { url, commit, path } => {
+                    let checkout = self.loader.git_checkout(url, commit).map_err(|why| {
+                        at(
+                            &file,
+                            &source,
+                            decl.position,
+                            format!("extends {path:?} of {url} at {commit}: {why}"),
+                        )
+                    })?;
+                    (normalize(&checkout.join(path)), checkout, true)
+                }
             };
             if !self.loader.is_file(&parent_file) {
                 return Err(at(
@@ -145,12 +166,20 @@ impl Walk<'_> {
                     &source,
                     decl.position,
                     format!(
-                        "extends {parent:?}, which is not a file ({})",
+                        "extends {}, which is not a file ({})",
+                        shown(parent),
                         parent_file.display()
                     ),
                 ));
             }
+            // A profile from git may extend other files of its repository.
+            if from_git {
+                self.allowed.push(root.clone());
+            }
             let parent = self.load(&parent_file, Some(&root))?.profile;
+            if from_git {
+                self.allowed.pop();
+            }
             merged = Some(match merged {
                 None => parent,
                 Some(base) => {
@@ -197,6 +226,14 @@ impl Walk<'_> {
             source,
             position: decl.position,
         })
+    }
+}
+
+/// How an error names a parent.
+fn shown(parent: &Extend) -> String {
+    match parent {
+        Extend::File(file) => format!("{file:?}"),
+        Extend::Git { url, commit, path } => format!("{path:?} of {url} at {commit}"),
     }
 }
 

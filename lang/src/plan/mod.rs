@@ -56,6 +56,11 @@ pub trait Loader: Sync {
     fn program_version(&self, program: &Path) -> Result<String, String> {
         Err(format!("cannot run {}", program.display()))
     }
+    /// A directory holding the tree of git commit `commit` of the repository at `url`
+    /// (a profile's `extends` of a profile kept in git). By default there is none.
+    fn git_checkout(&self, url: &str, _commit: &str) -> Result<PathBuf, String> {
+        Err(format!("cannot fetch {url} here"))
+    }
 }
 
 /// Inputs of a plan besides the profile file.

@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         );
     }
     let home = || Home::open(&home_dir);
+    hit::loader::set_home(&home_dir);
     // How this command names its profile, for a profile that is not there.
     let name_it = match &cli.command {
         Command::Build { .. } => "give a profile script, e.g. `hit build my-stack.rhai`",
