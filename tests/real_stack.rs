@@ -320,10 +320,8 @@ int main(int argc, char **argv) {
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (local_0_start == 0) printf("rank %d of %d: dc %.1f
-", rank, size, data[0][0]);
-    else printf("rank %d of %d: rows %td..%td
-", rank, size, local_0_start, local_0_start + local_n0 - 1);
+    if (local_0_start == 0) printf("rank %d of %d: dc %.1f\n", rank, size, data[0][0]);
+    else printf("rank %d of %d: rows %td..%td\n", rank, size, local_0_start, local_0_start + local_n0 - 1);
     fftw_destroy_plan(plan);
     fftw_mpi_cleanup();
     MPI_Finalize();
