@@ -93,6 +93,11 @@ pub struct Config {
     /// How jobs and steps are submitted to Slurm.
     #[serde(default)]
     pub slurm: crate::executor::slurm::SlurmConfig,
+    /// What HashDist's `virtual:` imports of a spec resolve to when it is built here:
+    /// `"virtual:unix": unix/<hash>`, an artifact of this store. The spec's id depends only
+    /// on the name.
+    #[serde(default)]
+    pub virtuals: std::collections::BTreeMap<String, String>,
 }
 
 /// `executor:` in config.yaml, `--executor` on the command line.
@@ -157,6 +162,7 @@ impl Default for Config {
             sandbox_paths: Vec::new(),
             executor: ExecutorKind::Local,
             slurm: crate::executor::slurm::SlurmConfig::default(),
+            virtuals: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -588,6 +588,16 @@ fn spec_id(artifact: &Path) -> Result<(ArtifactId, Vec<ArtifactId>), String> {
     }
     let spec = BuildSpec::from_json(&text).map_err(|e| unreadable(&e))?;
     let mut imports: Vec<ArtifactId> = spec.imports().iter().map(|i| i.id.clone()).collect();
+    // What its `virtual:` imports resolved to when it was built.
+    if let Some(serde_json::Value::Object(resolved)) = document.get(crate::build::VIRTUALS_FIELD) {
+        for id in resolved.values() {
+            let id = id
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| unreadable(&format!("a resolved virtual import {id} is no id")))?;
+            imports.push(id);
+        }
+    }
     imports.sort();
     imports.dedup();
     Ok((spec.id().clone(), imports))

@@ -41,6 +41,34 @@ impl Import {
     }
 }
 
+/// An import of HashDist's `virtual:` kind (`{"ref": "UNIX", "id": "virtual:unix"}`): the
+/// id holds a name the user chose, not an artifact's, so the spec's hash depends on that
+/// name and never on what provides it; the store's configuration maps it to an artifact
+/// when the spec is built (config.yaml's `virtuals:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualImport {
+    /// The whole id, `virtual:unix`.
+    pub name: String,
+    pub reference: Option<String>,
+    pub in_env: bool,
+}
+
+impl VirtualImport {
+    pub fn to_document(&self) -> Value {
+        let mut entry = Map::new();
+        entry.insert("id".into(), json!(self.name));
+        entry.insert("ref".into(), json!(self.reference));
+        if !self.in_env {
+            entry.insert("in_env".into(), json!(false));
+        }
+        Value::Object(entry)
+    }
+}
+
+/// HashDist's top-level fields that hit accepts and hashes but does not act on (HashDist
+/// copied them into the artifact's metadata for its profile tools).
+pub const HASHDIST_FIELDS: [&str; 2] = ["profile_install", "import_modify_env"];
+
 /// The parts of a build spec, typed: what a recipe lowers to. [`BuildSpec::new`] writes
 /// them as a document and validates it, so a spec made from parts and one read from JSON
 /// are the same thing.
@@ -58,6 +86,10 @@ pub struct SpecParts {
     pub run_env: Vec<EnvChange>,
     pub sources: Vec<SourceSpec>,
     pub imports: Vec<Import>,
+    /// `virtual:` imports (hand-written HashDist specs; recipes make none), after `imports`.
+    pub virtual_imports: Vec<VirtualImport>,
+    /// [`HASHDIST_FIELDS`] as given.
+    pub hashdist: Map<String, Value>,
     pub commands: Vec<Command>,
 }
 
@@ -84,7 +116,11 @@ impl SpecParts {
         }
         let sources: Vec<Value> = self.sources.iter().map(SourceSpec::to_document).collect();
         document.insert("sources".into(), Value::Array(sources));
-        let imports: Vec<Value> = self.imports.iter().map(Import::to_document).collect();
+        let mut imports: Vec<Value> = self.imports.iter().map(Import::to_document).collect();
+        imports.extend(self.virtual_imports.iter().map(VirtualImport::to_document));
+        for (key, value) in &self.hashdist {
+            document.insert(key.clone(), value.clone());
+        }
         let commands: Vec<Value> = self.commands.iter().map(Command::to_document).collect();
         // Built as values, not through `json!`, which would serialize (copy) each array.
         let mut build = Map::new();
@@ -106,6 +142,8 @@ pub struct BuildSpec {
     run_env: Vec<EnvChange>,
     sources: Vec<SourceSpec>,
     imports: Vec<Import>,
+    virtual_imports: Vec<VirtualImport>,
+    hashdist: Map<String, Value>,
     commands: Vec<Command>,
 }
 
@@ -127,6 +165,8 @@ impl BuildSpec {
             run_env: self.run_env.clone(),
             sources: self.sources.clone(),
             imports: self.imports.clone(),
+            virtual_imports: self.virtual_imports.clone(),
+            hashdist: self.hashdist.clone(),
             commands: self.commands.clone(),
         }
     }
@@ -141,7 +181,14 @@ impl BuildSpec {
     pub fn from_document(mut document: Value) -> Result<Self, SpecError> {
         apply_defaults(&mut document);
         let root = Object::new(&document, "$")?;
-        root.only(&["name", "version", "sources", "build"])?;
+        root.only(&[
+            "name",
+            "version",
+            "sources",
+            "build",
+            HASHDIST_FIELDS[0],
+            HASHDIST_FIELDS[1],
+        ])?;
         let name_text = root.required_string("name")?;
         let name =
             PackageName::new(name_text).map_err(|error| invalid("$.name", error.to_string()))?;
@@ -173,12 +220,18 @@ impl BuildSpec {
             "$.build",
         )?;
         build.only(&["import", "commands"])?;
-        let imports = build
-            .array("import")?
+        let mut imports = Vec::new();
+        let mut virtual_imports = Vec::new();
+        for (index, import) in build.array("import")?.iter().enumerate() {
+            match parse_import(import, &format!("$.build.import[{index}]"))? {
+                Imported::Artifact(import) => imports.push(import),
+                Imported::Virtual(import) => virtual_imports.push(import),
+            }
+        }
+        let hashdist: Map<String, Value> = HASHDIST_FIELDS
             .iter()
-            .enumerate()
-            .map(|(index, import)| parse_import(import, &format!("$.build.import[{index}]")))
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|key| Some(((*key).to_owned(), root.get(key)?.clone())))
+            .collect();
         let commands = parse_commands(build.array("commands")?, "$.build.commands")?;
         let hash = hash_document("build-spec", &document)?;
         let id = ArtifactId::new(name, &hash).expect("hash_document returns 32 base32 characters");
@@ -191,6 +244,8 @@ impl BuildSpec {
             run_env,
             sources,
             imports,
+            virtual_imports,
+            hashdist,
             commands,
         })
     }
@@ -224,8 +279,14 @@ impl BuildSpec {
         &self.sources
     }
 
+    /// The artifacts it imports (not its `virtual:` imports).
     pub fn imports(&self) -> &[Import] {
         &self.imports
+    }
+
+    /// Its `virtual:` imports, which the store's configuration resolves when it is built.
+    pub fn virtual_imports(&self) -> &[VirtualImport] {
+        &self.virtual_imports
     }
 
     pub fn commands(&self) -> &[Command] {
@@ -254,13 +315,34 @@ fn apply_defaults(document: &mut Value) {
     }
 }
 
-fn parse_import(value: &Value, path: &str) -> Result<Import, SpecError> {
+/// An entry of `build.import`.
+enum Imported {
+    Artifact(Import),
+    Virtual(VirtualImport),
+}
+
+/// `virtual:` and a name of letters, digits and `-_+./` (`virtual:gnu-make/3+`).
+fn is_virtual_name(id: &str) -> bool {
+    id.strip_prefix("virtual:").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_+./".contains(c))
+    })
+}
+
+fn parse_import(value: &Value, path: &str) -> Result<Imported, SpecError> {
     let object = Object::new(value, path)?;
     object.only(&["id", "ref", "in_env"])?;
     let id_text = object.required_string("id")?;
-    let id = id_text
-        .parse()
-        .map_err(|error: super::IdError| invalid(&object.field_path("id"), error.to_string()))?;
+    if id_text.starts_with("virtual:") && !is_virtual_name(id_text) {
+        return Err(invalid(
+            &object.field_path("id"),
+            format!(
+                "{id_text:?}: a virtual import is `virtual:` and a name of letters, digits and -_+./"
+            ),
+        ));
+    }
     let reference = match object.get("ref") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if is_variable_name(name) => Some(name.clone()),
@@ -287,11 +369,21 @@ fn parse_import(value: &Value, path: &str) -> Result<Import, SpecError> {
             ));
         }
     };
-    Ok(Import {
+    if is_virtual_name(id_text) {
+        return Ok(Imported::Virtual(VirtualImport {
+            name: id_text.to_owned(),
+            reference,
+            in_env,
+        }));
+    }
+    let id = id_text
+        .parse()
+        .map_err(|error: super::IdError| invalid(&object.field_path("id"), error.to_string()))?;
+    Ok(Imported::Artifact(Import {
         id,
         reference,
         in_env,
-    })
+    }))
 }
 
 /// Sorted, pretty JSON of a document (for `build.json` in the store).

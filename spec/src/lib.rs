@@ -37,7 +37,9 @@ mod strict_json;
 mod summary;
 
 pub use artifact_id::{ArtifactId, HASH_LEN, IdError, MAX_NAME_LEN, PackageName};
-pub use build_spec::{BuildSpec, Import, SpecError, SpecParts, pretty_document};
+pub use build_spec::{
+    BuildSpec, HASHDIST_FIELDS, Import, SpecError, SpecParts, VirtualImport, pretty_document,
+};
 pub use command::{Command, EnvChange, EnvOp, Input, RunCommand};
 pub use document::is_variable_name;
 pub use source::{ARCHIVE_KEY_TYPES, KeyError, SourceKey, SourceSpec, Strip};

@@ -140,6 +140,8 @@ fn parts() -> impl Strategy<Value = SpecParts> {
                     run_env,
                     sources,
                     imports,
+                    virtual_imports: Vec::new(),
+                    hashdist: serde_json::Map::new(),
                     commands,
                 }
             },

@@ -143,7 +143,8 @@ pub(crate) fn builder<'a>(
                 .build_timeout
                 .map(std::time::Duration::from_secs),
         )
-        .with_sandbox(sandbox, options.sandbox.unwrap_or(home.config().sandbox));
+        .with_sandbox(sandbox, options.sandbox.unwrap_or(home.config().sandbox))
+        .with_virtuals(home.config().virtuals.clone());
     Ok(if options.caches {
         builder.with_substituter(substituter)
     } else {

@@ -115,7 +115,7 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) ->
                 import.id
             ))
         })?;
-        imports.push((import, path));
+        imports.push((import.clone(), path));
     }
     // The environment a build would start with (whitelisted host variables aside: the
     // user's own shell has them).
@@ -177,7 +177,7 @@ pub fn bdir(home: &Home, package: &str, dir: &Path, request: &ProfileRequest) ->
 fn write_sandbox_script(
     home: &Home,
     dir: &Path,
-    imports: &[(&hit_engine::spec::Import, PathBuf)],
+    imports: &[(hit_engine::spec::Import, PathBuf)],
 ) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let sandbox = super::build::sandbox(home)?;

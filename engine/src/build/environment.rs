@@ -37,7 +37,7 @@ pub struct BuildEnvironment {
 impl BuildEnvironment {
     /// `ARTIFACT`, `BUILD`, `HOME`, and `<REF>_DIR` / `<REF>_ID` for each import with a
     /// `ref`; the `bin/` of each import with `in_env` that has one joins the prefix.
-    pub fn new(dirs: BuildDirs<'_>, imports: &[(&Import, PathBuf)]) -> Self {
+    pub fn new(dirs: BuildDirs<'_>, imports: &[(Import, PathBuf)]) -> Self {
         let mut vars = BTreeMap::new();
         vars.insert("ARTIFACT".into(), dirs.artifact.display().to_string());
         vars.insert("BUILD".into(), dirs.build.display().to_string());

@@ -176,6 +176,14 @@ pub enum BuildOutcome {
 pub enum BuildError {
     #[error("{id}: import {import} is not built; build it first")]
     ImportNotBuilt { id: ArtifactId, import: ArtifactId },
+    #[error(
+        "{id} imports {name}: {why} (`virtuals: {{ \"{name}\": NAME/HASH }}` in config.yaml resolves it)"
+    )]
+    Virtual {
+        id: ArtifactId,
+        name: String,
+        why: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -211,7 +219,13 @@ pub struct Builder<'a> {
     timeout: Option<std::time::Duration>,
     substituter: Option<&'a Substituter>,
     sandbox: Option<(&'a Sandbox, Mode)>,
+    /// What `virtual:` imports resolve to (config.yaml's `virtuals:`).
+    virtuals: BTreeMap<String, String>,
 }
+
+/// The field of an artifact's `build.json` that records what its `virtual:` imports
+/// resolved to (`verify` counts them among its imports).
+pub const VIRTUALS_FIELD: &str = "nohash_virtuals";
 
 struct Forward<'a> {
     id: &'a ArtifactId,
@@ -243,7 +257,14 @@ impl<'a> Builder<'a> {
             timeout: None,
             substituter: None,
             sandbox: None,
+            virtuals: BTreeMap::new(),
         }
+    }
+
+    /// Resolves `virtual:` imports: name -> artifact id (config.yaml's `virtuals:`).
+    pub fn with_virtuals(mut self, virtuals: BTreeMap<String, String>) -> Self {
+        self.virtuals = virtuals;
+        self
     }
 
     /// Runs every build's commands in `sandbox` ([`Mode::Auto`]: when it works here;
@@ -367,7 +388,7 @@ impl<'a> Builder<'a> {
                 drop(log);
                 let path = self
                     .store
-                    .commit(&staging, &meta, &pretty_document(spec.document()))?;
+                    .commit(&staging, &meta, &self.build_json(spec, &imports))?;
                 Ok(BuildOutcome::Built {
                     path,
                     duration: started.elapsed(),
@@ -391,13 +412,30 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The artifacts `spec` imports, with their paths; each must be built.
-    fn imports<'s>(
-        &self,
-        spec: &'s BuildSpec,
-    ) -> Result<Vec<(&'s crate::spec::Import, PathBuf)>, BuildError> {
-        spec.imports()
-            .iter()
+    /// The artifacts `spec` imports, with their paths; each must be built. A `virtual:`
+    /// import is the artifact config.yaml's `virtuals:` maps its name to.
+    fn imports(&self, spec: &BuildSpec) -> Result<Vec<(crate::spec::Import, PathBuf)>, BuildError> {
+        let mut imports: Vec<crate::spec::Import> = spec.imports().to_vec();
+        for import in spec.virtual_imports() {
+            let fail = |why: String| BuildError::Virtual {
+                id: spec.id().clone(),
+                name: import.name.clone(),
+                why,
+            };
+            let target = self.virtuals.get(&import.name).ok_or_else(|| {
+                fail("config.yaml's `virtuals:` does not map it to an artifact".into())
+            })?;
+            let id: ArtifactId = target
+                .parse()
+                .map_err(|error| fail(format!("`virtuals:` maps it to {target:?}: {error}")))?;
+            imports.push(crate::spec::Import {
+                id,
+                reference: import.reference.clone(),
+                in_env: import.in_env,
+            });
+        }
+        imports
+            .into_iter()
             .map(|import| {
                 let path =
                     self.store
@@ -409,6 +447,33 @@ impl<'a> Builder<'a> {
                 Ok((import, path))
             })
             .collect()
+    }
+
+    /// The spec as the artifact keeps it (`.hit/build.json`): with what its `virtual:`
+    /// imports resolved to, as `nohash_virtuals` (not hashed: the id stays the spec's).
+    fn build_json(&self, spec: &BuildSpec, imports: &[(crate::spec::Import, PathBuf)]) -> String {
+        if spec.virtual_imports().is_empty() {
+            return pretty_document(spec.document());
+        }
+        let resolved: serde_json::Map<String, serde_json::Value> = spec
+            .virtual_imports()
+            .iter()
+            .zip(&imports[spec.imports().len()..])
+            .map(|(virtual_import, (import, _))| {
+                (
+                    virtual_import.name.clone(),
+                    serde_json::Value::String(import.id.to_string()),
+                )
+            })
+            .collect();
+        let mut document = spec.document().clone();
+        if let serde_json::Value::Object(map) = &mut document {
+            map.insert(
+                VIRTUALS_FIELD.to_owned(),
+                serde_json::Value::Object(resolved),
+            );
+        }
+        pretty_document(&document)
     }
 
     /// Takes the build lock of `id`, saying whom it waits for when another process holds
@@ -437,7 +502,7 @@ impl<'a> Builder<'a> {
     /// paths of its imported host packages, its work dir, and `binds`.
     fn view(
         &self,
-        imports: &[(&crate::spec::Import, PathBuf)],
+        imports: &[(crate::spec::Import, PathBuf)],
         staging: &crate::store::Staging,
         binds: Vec<(PathBuf, PathBuf)>,
     ) -> View {
@@ -453,7 +518,7 @@ impl<'a> Builder<'a> {
     fn variables(
         &self,
         staging: &crate::store::Staging,
-        imports: &[(&crate::spec::Import, PathBuf)],
+        imports: &[(crate::spec::Import, PathBuf)],
         log: &mut BuildLog<'_>,
     ) -> std::io::Result<BTreeMap<String, String>> {
         let environment = BuildEnvironment::new(
@@ -599,7 +664,7 @@ impl<'a> Builder<'a> {
     fn meta(
         &self,
         spec: &BuildSpec,
-        imports: &[(&crate::spec::Import, PathBuf)],
+        imports: &[(crate::spec::Import, PathBuf)],
     ) -> Result<ArtifactMeta, BuildError> {
         let mut dependencies = BTreeSet::new();
         for (import, path) in imports {

@@ -337,6 +337,8 @@ pub(super) fn lower(
                 .collect(),
             sources,
             imports: imports.into_iter().map(|(import, _)| import).collect(),
+            virtual_imports: Vec::new(),
+            hashdist: serde_json::Map::new(),
             commands,
         },
         env,
