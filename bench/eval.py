@@ -5,7 +5,11 @@ the store), each on a fresh home, so nothing is cached. Medians of --runs, with
 /bin/true as the process-start baseline, and optionally another hit binary measured in the
 same run (--baseline) for a ratio.
 
+`--styles plain,import,param` also measures recipes that build their map with a function
+of an imported base recipe, and recipes that declare a param.
+
 Usage: cargo build --release && python3 bench/eval.py [--packages 1000] [--runs 15] [--baseline BINARY]
+           [--styles plain,import,param]
 """
 import argparse, os, sys, tempfile
 
@@ -20,6 +24,9 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--hit", default=os.path.join(HERE, "../target/release/hit"))
     parser.add_argument("--baseline", default=None, help="another hit binary, measured alongside")
+    parser.add_argument("--styles", default="plain",
+                        help="recipe styles, comma-separated: plain, import (each imports a base "
+                             "recipe), param (each declares a param)")
     args = parser.parse_args()
     binaries = [("hit", os.path.abspath(args.hit))]
     if args.baseline:
@@ -30,14 +37,16 @@ def main():
         env = dict(os.environ, HIT_HOME=home)
         rows.append(("/bin/true", None, median_ms(["/bin/true"], env, tmp, args.runs)))
         for shape in ("fanin", "chain"):
-            dir = os.path.join(tmp, shape)
-            profile = synth.write(dir, shape, args.packages)
-            last = f"p{args.packages - 1:04d}"
-            for label, hit in binaries:
-                rows.append((f"{shape}: hit hash {last}", label,
-                             median_ms([hit, "hash", last, "-p", profile], env, dir, args.runs, home)))
-                rows.append((f"{shape}: hit status", label,
-                             median_ms([hit, "status", profile], env, dir, args.runs, home)))
+            for style in args.styles.split(","):
+                dir = os.path.join(tmp, f"{shape}-{style}")
+                profile = synth.write(dir, shape, args.packages, style)
+                last = f"p{args.packages - 1:04d}"
+                what = shape if style == "plain" else f"{shape} ({style})"
+                for label, hit in binaries:
+                    rows.append((f"{what}: hit hash {last}", label,
+                                 median_ms([hit, "hash", last, "-p", profile], env, dir, args.runs, home)))
+                    rows.append((f"{what}: hit status", label,
+                                 median_ms([hit, "status", profile], env, dir, args.runs, home)))
     print(f"{args.packages} packages, medians of {args.runs} (ms)")
     print("| command | binary | median (ms) |")
     print("|---|---|---|")

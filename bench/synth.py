@@ -15,9 +15,17 @@ import argparse, json, os, shutil, statistics, subprocess, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-def write(dir, shape, n):
+def write(dir, shape, n, style="plain"):
+    """`style`: "plain" recipes; "import": each builds its map with a function of a base
+    recipe it imports (recipes/bases/trivial.rhai); "param": each declares a param."""
     recipes = os.path.join(dir, "recipes")
     os.makedirs(recipes, exist_ok=True)
+    if style == "import":
+        os.makedirs(os.path.join(recipes, "bases"), exist_ok=True)
+        with open(os.path.join(recipes, "bases", "trivial.rhai"), "w") as f:
+            f.write('fn trivial(name, deps) {\n'
+                    '    #{ name: name, toolchain: false, deps: deps,\n'
+                    '       stages: [stage("install", `echo ${name} > $ARTIFACT/${name}`)] }\n}\n')
     names = [f"p{i:04d}" for i in range(n)]
     for i, name in enumerate(names):
         if shape == "chain":
@@ -35,6 +43,11 @@ def write(dir, shape, n):
         else:
             deps = names[:-1] if i == n - 1 else []
         with open(os.path.join(recipes, f"{name}.rhai"), "w") as f:
+            if style == "import":
+                f.write('import "bases/trivial" as t;\nrecipe(t::trivial("%s", %s))\n' % (name, json.dumps(deps)))
+                continue
+            if style == "param":
+                f.write('let salt = param("salt", 0, "changes every id");\n')
             f.write('recipe(#{ name: "%s", toolchain: false, deps: %s, stages: [stage("install", "echo %s > $ARTIFACT/%s")] })\n'
                     % (name, json.dumps(deps), name, name))
     profile = os.path.join(dir, f"{shape}.rhai")
