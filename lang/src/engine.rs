@@ -326,32 +326,34 @@ impl Evaluator {
         mut scope: Scope<'_>,
         imports: Imports,
     ) -> Result<Dynamic, LangError> {
-        let mut ast = self
-            .engine
-            .compile_with_scope(&scope, source)
-            .map_err(|error| {
-                // A file that is not a script at all (a profile extending /etc/shadow) must
-                // not have its contents shown: Rhai's message quotes the tokens it found.
-                if file.extension().is_none_or(|ext| ext != "rhai") {
-                    let mut located = LangError::at(
+        let is_script = file.extension().is_some_and(|ext| ext == "rhai");
+        let ast = if is_script && source.contains("import") {
+            crate::imports::compile(&self.engine, &scope, file, source, imports)?
+        } else {
+            self.engine
+                .compile_with_scope(&scope, source)
+                .map_err(|error| {
+                    // A file that is not a script at all (a profile extending /etc/shadow)
+                    // must not have its contents shown: Rhai's message quotes the tokens
+                    // it found.
+                    if !is_script {
+                        let mut located = LangError::at(
+                            file,
+                            "",
+                            error.position(),
+                            "does not parse as a script (and is not a .rhai file)",
+                        );
+                        located.source_line = None;
+                        return located;
+                    }
+                    LangError::at(
                         file,
-                        "",
+                        source,
                         error.position(),
-                        "does not parse as a script (and is not a .rhai file)",
-                    );
-                    located.source_line = None;
-                    return located;
-                }
-                LangError::at(
-                    file,
-                    source,
-                    error.position(),
-                    format!("syntax error: {}", error.err_type()),
-                )
-            })?;
-        if source.contains("import") {
-            ast = crate::imports::compile(&self.engine, &scope, file, source, imports)?;
-        }
+                        format!("syntax error: {}", error.err_type()),
+                    )
+                })?
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(MAX_SECONDS);
         BUDGET.set(Some((deadline, None)));
         // Rhai has internal assertions that some scripts reach (`params.x += 1` on the

@@ -10,11 +10,13 @@
 //! the path, and that must live as long as the engine; the imports function borrows the
 //! planner's loader for one evaluation only. So the resolver (`PackageModules`) serves
 //! only modules already loaded for the running evaluation (a thread-local map) and, for any
-//! other path, records it and fails. `compile` compiles the script into a self-contained
-//! AST (every literal `import` resolved at compile time); each time that fails on a new
-//! path it loads that module (recursively: a base may import another) and compiles again.
-//! A script with k imports compiles k + 1 times; compiling is ~0.1 ms, recipes import one
-//! or two bases.
+//! other path, records it and fails. `compile` first loads what the script's text names
+//! (`import "path"`, found by a scan of the text), then compiles it into a self-contained
+//! AST (every literal `import` resolved at compile time); should that still fail on a path
+//! the scan missed, it loads that module and compiles again. A module without imports of
+//! its own is compiled and evaluated once per thread and kept while its file's text stays
+//! the same (it is read through the loader for every recipe all the same, so the plan
+//! cache records it).
 //!
 //! Rules: a path is relative, made of plain names (no `..`, no absolute path), with or
 //! without `.rhai`; it must be a string literal (an import computed at run time, or inside
@@ -53,6 +55,9 @@ struct Loaded {
 
 thread_local! {
     static LOADED: RefCell<Loaded> = RefCell::new(Loaded::default());
+    /// Modules without imports, by file, with the text they were made from.
+    static COMPILED: RefCell<HashMap<PathBuf, (String, SharedModule)>> =
+        RefCell::new(HashMap::new());
 }
 
 /// The engine's module resolver: the modules loaded for the running evaluation.
@@ -84,7 +89,7 @@ pub(crate) fn reset() {
     LOADED.with_borrow_mut(|loaded| *loaded = Loaded::default());
 }
 
-/// Compiles `source` (which compiled on its own) with its imports resolved.
+/// Compiles `source` with its imports resolved.
 pub(crate) fn compile(
     engine: &Engine,
     scope: &Scope,
@@ -92,7 +97,40 @@ pub(crate) fn compile(
     source: &str,
     imports: Imports,
 ) -> Result<AST, LangError> {
-    compile_within(engine, scope, file, source, imports, &mut Vec::new())
+    let mut chain = Vec::new();
+    // What the text names, loaded ahead so that one compilation does; a name the scan
+    // finds that is no import (a comment), or that does not load, is left to the
+    // compilation to judge.
+    for path in named_imports(source) {
+        if check_path(&path).is_ok()
+            && !LOADED.with_borrow(|loaded| loaded.modules.contains_key(&path))
+            && let Ok((module_file, module_source)) = imports(path.trim_end_matches(".rhai"))
+        {
+            chain.push(path.clone());
+            let module = load_module(engine, &module_file, &module_source, imports, &mut chain);
+            chain.pop();
+            if let Ok(module) = module {
+                LOADED.with_borrow_mut(|loaded| loaded.modules.insert(path, module));
+            }
+        }
+    }
+    compile_within(engine, scope, file, source, imports, &mut chain)
+}
+
+/// The paths of `import "..."` statements in a script's text.
+fn named_imports(source: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("import") {
+        rest = &rest[at + "import".len()..];
+        let Some(quoted) = rest.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        if let Some(end) = quoted.find('"') {
+            paths.push(quoted[..end].to_owned());
+        }
+    }
+    paths
 }
 
 fn compile_within(
@@ -110,12 +148,11 @@ fn compile_within(
             Err(error) => error,
         };
         let Some(path) = LOADED.with_borrow_mut(|loaded| loaded.missing.take()) else {
-            return Err(LangError::at(
-                file,
-                source,
-                error.position(),
-                error.to_string(),
-            ));
+            let message = match &*error {
+                EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),
+                other => other.to_string(),
+            };
+            return Err(LangError::at(file, source, error.position(), message));
         };
         let at_import =
             |message: String| LangError::at(file, source, import_position(source, &path), message);
@@ -146,6 +183,19 @@ fn load_module(
     chain: &mut Vec<String>,
 ) -> Result<SharedModule, LangError> {
     let scope = Scope::new();
+    if source.contains("import") {
+        let ast = compile_within(engine, &scope, file, source, imports, chain)?;
+        return evaluate_module(engine, file, source, &ast);
+    }
+    let cached = COMPILED.with_borrow(|compiled| {
+        compiled
+            .get(file)
+            .filter(|(text, _)| text == source)
+            .map(|(_, module)| module.clone())
+    });
+    if let Some(module) = cached {
+        return Ok(module);
+    }
     let ast = engine.compile_with_scope(&scope, source).map_err(|error| {
         LangError::at(
             file,
@@ -154,12 +204,20 @@ fn load_module(
             format!("syntax error: {}", error.err_type()),
         )
     })?;
-    let ast = if source.contains("import") {
-        compile_within(engine, &scope, file, source, imports, chain)?
-    } else {
-        ast
-    };
-    let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+    let module = evaluate_module(engine, file, source, &ast)?;
+    COMPILED.with_borrow_mut(|compiled| {
+        compiled.insert(file.to_path_buf(), (source.to_owned(), module.clone()))
+    });
+    Ok(module)
+}
+
+fn evaluate_module(
+    engine: &Engine,
+    file: &Path,
+    source: &str,
+    ast: &AST,
+) -> Result<SharedModule, LangError> {
+    let module = Module::eval_ast_as_new(Scope::new(), ast, engine)
         .map_err(|error| LangError::at(file, source, error.position(), error.to_string()))?;
     Ok(module.into())
 }
@@ -207,6 +265,12 @@ mod tests {
         assert!(check_path("/etc/passwd").is_err());
         assert!(check_path("a/./b").is_ok(), "Path drops `.` in the middle");
         assert!(check_path("").is_err());
+    }
+
+    #[test]
+    fn the_text_names_its_imports() {
+        let source = "import \"bases/a\" as a;\n// import \"bases/b\"\nlet important = 1;\nimport  \"c\" as c;";
+        assert_eq!(named_imports(source), ["bases/a", "bases/b", "c"]);
     }
 
     #[test]
