@@ -2,9 +2,11 @@
 //!
 //! Scripts are pure functions of their text and their parameters: the engine starts from
 //! `Engine::new_raw()` with only the standard package (strings, lists, maps, logic), no
-//! `eval`, `import` only of what the caller loaded (see [`crate::imports`]), no time, no floats, no file, network or environment access. What a
-//! script may know of the outside world is handed in as constants: `params` (from the
-//! profile and the command line), `platform` (`os`, `arch`) and, for recipes, `name`.
+//! `eval`, `import` only of what the caller loaded (see [`crate::imports`]), no time, no
+//! floats, no file, network or environment access. What a script may know of the outside
+//! world is handed in as constants: `params` (from the profile and the command line),
+//! `platform` (`os`, `arch`) and, for recipes, `name`; and through `param(name, default,
+//! help)`, which declares a parameter and returns its value (see [`crate::param`]).
 //! Operation, call-depth and size limits turn a runaway script into an error.
 //!
 //! Two native functions turn a map into a value hit understands, checking every field:

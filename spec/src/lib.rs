@@ -10,6 +10,8 @@
 //!   there);
 //! - [`Command`] is the command language of `build.commands`;
 //! - [`SourceSpec`] and [`SourceKey`] describe the sources;
+//! - [`VirtualImport`] is HashDist's `virtual:` import: hashed by its name, resolved to an
+//!   artifact only when the spec is built;
 //! - [`SpecParts`] are the typed parts a recipe lowers to; every typed value writes itself
 //!   back as JSON (`to_document`), and [`BuildSpec::new`] validates and hashes the result;
 //! - [`shell`] quotes command lines for people and for `sh`; [`pack`] is HashDist's

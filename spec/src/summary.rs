@@ -19,7 +19,7 @@ pub struct SpecSummary {
     pub description: Option<String>,
     pub homepage: Option<String>,
     pub run_env: Vec<EnvChange>,
-    /// The ids it imported.
+    /// The ids it imported (a `virtual:` import as what it resolved to when built).
     pub imports: Vec<ArtifactId>,
 }
 
@@ -36,6 +36,9 @@ struct Raw {
     nohash_run_env: Option<serde_json::Value>,
     #[serde(default)]
     build: Option<RawBuild>,
+    /// What `virtual:` imports resolved to when the artifact was built.
+    #[serde(default)]
+    nohash_virtuals: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -58,16 +61,19 @@ impl SpecSummary {
             _ => None,
         };
         let run_env = run_env_changes(raw.nohash_run_env.as_ref());
+        let virtuals = raw.nohash_virtuals;
         let imports = raw
             .build
             .map(|build| build.import)
             .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(index, import)| {
-                import
-                    .id
-                    .parse()
+            .filter_map(|(index, import)| match import.id.strip_prefix("virtual:") {
+                Some(_) => virtuals.get(&import.id).map(|id| (index, id.clone())),
+                None => Some((index, import.id)),
+            })
+            .map(|(index, id)| {
+                id.parse()
                     .map_err(|error: super::IdError| SpecError::Invalid {
                         path: format!("$.build.import[{index}].id"),
                         message: error.to_string(),
@@ -106,5 +112,18 @@ mod tests {
         assert_eq!(summary.run_env, spec.run_env());
         let ids: Vec<&ArtifactId> = spec.imports().iter().map(|import| &import.id).collect();
         assert_eq!(summary.imports.iter().collect::<Vec<_>>(), ids);
+    }
+
+    #[test]
+    fn a_virtual_import_is_what_it_resolved_to() {
+        let text = r#"{"name": "z", "nohash_virtuals": {"virtual:unix": "unix/cwfxs3bhjvlxoczwlxlexklpeoewybcn"},
+            "build": {"import": [{"id": "virtual:unix", "ref": "UNIX"}, {"id": "virtual:other"}]}}"#;
+        let summary = SpecSummary::from_json(text).unwrap();
+        assert_eq!(
+            summary.imports,
+            ["unix/cwfxs3bhjvlxoczwlxlexklpeoewybcn"
+                .parse::<ArtifactId>()
+                .unwrap()]
+        );
     }
 }
