@@ -87,12 +87,14 @@ def main():
 
         env = new_home(tmp, "one-by-one", mirror, hit)
         order = dependency_order(hit, profile, env)
-        packages_dir = os.path.join(REPO, "packages")
         times = {}
         for name in order:
             single = os.path.join(tmp, f"{name}.rhai")
+            # The stack itself with every other package skipped: its params (readline for
+            # lua and sqlite) and settings apply, so the ids are the stack's.
+            others = [other for other in order if other != name]
             with open(single, "w") as f:
-                f.write('profile(#{ package_dirs: [%s], packages: ["%s"] })\n' % (json.dumps(packages_dir), name))
+                f.write('profile(#{ extends: %s, skip: %s })\n' % (json.dumps(profile), json.dumps(others)))
             times[name] = build(hit, single, args.jobs, env, tmp)
             print(f"  {name}: {times[name]:.1f} s", flush=True)
         sequential = sum(times.values())

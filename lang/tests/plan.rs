@@ -939,3 +939,26 @@ fn make(name, version) {
     let error = plan_of(&broken, "/p/s.rhai").unwrap_err().to_string();
     assert!(error.starts_with("/repo/bases/a.rhai:1:"), "{error}");
 }
+
+/// A parent's params are the parent's to check: a child that skips the packages reading
+/// one plans fine; the child's own unknown params are still errors.
+#[test]
+fn a_child_that_skips_what_reads_a_parents_param_plans() {
+    let files = repo()
+        .with(
+            "/p/base.rhai",
+            &profile(r#"packages: ["libpng", "lua"], params: #{ png_opt: "--x" }"#),
+        )
+        .with(
+            "/p/child.rhai",
+            r#"profile(#{ extends: "base.rhai", skip: ["libpng"] })"#,
+        );
+    let plan = plan_of(&files, "/p/child.rhai").unwrap();
+    assert!(plan.get("libpng").is_none());
+    let typo = files.clone().with(
+        "/p/child.rhai",
+        r#"profile(#{ extends: "base.rhai", skip: ["libpng"], params: #{ png_optt: 1 } })"#,
+    );
+    let error = plan_of(&typo, "/p/child.rhai").unwrap_err().to_string();
+    assert!(error.contains("unknown param `png_optt`"), "{error}");
+}

@@ -2,11 +2,13 @@
 //!
 //! | given | must be declared by |
 //! |-------|---------------------|
-//! | a profile's `params`, or `KEY=VALUE` on the command line | a recipe of the plan or a profile of the chain |
+//! | the built profile's own `params`, or `KEY=VALUE` on the command line | a recipe of the plan or a profile of the chain |
 //! | `packages.NAME.params` | NAME's recipe |
 //!
 //! Checked after discovery, when every recipe the plan needs has run and said what it
-//! declares. The message names the closest declared param and lists them all.
+//! declares. The message names the closest declared param and lists them all. Params a
+//! parent profile sets are checked when that parent is built, not in its children: a child
+//! may skip the packages that read them.
 
 use super::discover::{Discovered, ProfileSite};
 use crate::error::{LangError, Token};
@@ -57,10 +59,12 @@ pub(super) fn check(
         }
     }
     for key in profile.params.keys() {
-        if command_line.contains_key(key) || is_declared(key) {
+        let file = profile.param_files.get(key).unwrap_or(&profile.file);
+        // A parent's params are checked when the parent is built: a child that skips the
+        // packages that read one (or plans only some of them) is not at fault.
+        if command_line.contains_key(key) || is_declared(key) || *file != profile.file {
             continue;
         }
-        let file = profile.param_files.get(key).unwrap_or(&profile.file);
         let message = unknown_param(key, &format!("set in {}", file.display()), &by_param);
         return Err(locate(site, file, message, key));
     }
