@@ -50,20 +50,10 @@ fn the_whole_stack_builds_in_one_go() {
     env.with_mirrors(&[&mirror.url]);
     let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/stack.rhai");
     // In the sandbox: every real recipe must build with only what it declares.
-    let output = env
-        .hit()
-        .arg("build")
-        .arg(&profile)
-        .args(["-j2", "--sandbox"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert!(
-        stderr_of(&output).contains(
-            "profile stack: 20 packages linked, 21 in the plan (21 built, 0 already built)"
-        ),
-        "{}",
-        stderr_of(&output)
+    build_sandboxed(
+        &env,
+        &profile,
+        "profile stack: 20 packages linked, 21 in the plan (21 built, 0 already built)",
     );
     let stack = env.path("stack");
 
@@ -243,25 +233,32 @@ pkg-config --modversion libpng; pkg-config --variable=prefix libpng; echo "$LOAD
     shared_through_a_binary_cache(&env);
 }
 
-/// The hpc profile: FFTW's MPI interface against the host's Open MPI (the package `mpi`),
-/// all else shared with the stack. A two-rank program compiled with the profile's `mpicc`
-/// calls FFTW's MPI interface under `mpirun -n 2`.
-fn hpc_with_the_host_mpi(env: &Env) {
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/hpc.rhai");
+/// `hit build PROFILE -j2 --sandbox`, which must succeed and sum up as `summary` says.
+fn build_sandboxed(env: &Env, profile: &Path, summary: &str) {
     let output = env
         .hit()
         .arg("build")
-        .arg(&profile)
+        .arg(profile)
         .args(["-j2", "--sandbox"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
-        stderr_of(&output).contains(
-            "profile hpc: 21 packages linked, 22 in the plan (2 built, 20 already built)"
-        ),
+        stderr_of(&output).contains(summary),
         "{}",
         stderr_of(&output)
+    );
+}
+
+/// The hpc profile: FFTW's MPI interface against the host's Open MPI (the package `mpi`),
+/// all else shared with the stack. A two-rank program compiled with the profile's `mpicc`
+/// calls FFTW's MPI interface under `mpirun -n 2`.
+fn hpc_with_the_host_mpi(env: &Env) {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("packages/profiles/hpc.rhai");
+    build_sandboxed(
+        env,
+        &profile,
+        "profile hpc: 21 packages linked, 22 in the plan (2 built, 20 already built)",
     );
     let hpc = env.path("hpc");
     assert!(hpc.join("lib/libfftw3_mpi.so").exists());

@@ -31,7 +31,7 @@ use rhai::{AST, Engine, EvalAltResult, Module, Position, Scope, Shared};
 type SharedModule = Shared<Module>;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Finds the script an `import` names: its file and text, or why there is none.
 pub type Imports<'a> = &'a dyn Fn(&str) -> Result<(PathBuf, String), String>;
@@ -224,14 +224,9 @@ fn evaluate_module(
 
 /// Plain relative names: `bases/python_package`, never `/etc/x` or `../x`.
 fn check_path(path: &str) -> Result<(), &'static str> {
-    let path = Path::new(path);
-    if path.as_os_str().is_empty() {
-        return Err("an empty path");
-    }
-    if path
-        .components()
-        .all(|component| matches!(component, Component::Normal(_)))
-    {
+    if path.is_empty() {
+        Err("an empty path")
+    } else if crate::value::is_plain_relative(path) {
         Ok(())
     } else {
         Err(

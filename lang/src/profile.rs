@@ -146,10 +146,7 @@ fn extends_from(value: Option<&Dynamic>) -> Result<Vec<Extend>, LangError> {
                 .about(crate::error::Token::Key("commit".into())));
             }
             let file = fields.required_string("path")?;
-            let plain = std::path::Path::new(&file)
-                .components()
-                .all(|part| matches!(part, std::path::Component::Normal(_)));
-            if file.is_empty() || !plain {
+            if !crate::value::is_plain_relative(&file) {
                 return Err(err(format!(
                     "`{path}.path`: {file:?} must be a relative path inside the repository (no `..`)"
                 ))

@@ -11,6 +11,15 @@ pub(crate) struct Fields {
     pub map: Map,
 }
 
+/// A relative path of plain names (`bases/gnu`, `site/base.rhai`): not empty, no `..`, not
+/// absolute. What imports and `extends` from git may name.
+pub(crate) fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && std::path::Path::new(path)
+            .components()
+            .all(|part| matches!(part, std::path::Component::Normal(_)))
+}
+
 pub(crate) fn err(message: String) -> LangError {
     LangError::new(message)
 }

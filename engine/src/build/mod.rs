@@ -455,6 +455,7 @@ impl<'a> Builder<'a> {
         if spec.virtual_imports().is_empty() {
             return pretty_document(spec.document());
         }
+        // `imports` lists the spec's own imports, then what each virtual one resolved to.
         let resolved: serde_json::Map<String, serde_json::Value> = spec
             .virtual_imports()
             .iter()
